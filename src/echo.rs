@@ -1,0 +1,53 @@
+//! RFC 862 echo: every byte comes back unchanged and in order.
+//!
+//! On TCP the echo consumes only as many bytes as its outbox can take, so a
+//! client that writes faster than it reads fills its own receive window and
+//! is slowed down by flow control: nothing is ever dropped. UDP echo is a
+//! one-liner in the binding (each datagram goes back to its sender).
+
+use smoltcp::time::Instant;
+use smoltcp::wire::IpAddress;
+
+use crate::outbox::Outbox;
+use crate::session::{Protocol, Shared};
+
+/// One TCP echo connection.
+#[derive(Debug, Clone, Default)]
+pub struct Echo {
+    /// The client closed its sending half: once everything it sent has been
+    /// echoed, we close ours.
+    peer_closed: bool,
+}
+
+impl Echo {
+    /// A fresh echo session.
+    pub const fn new() -> Self {
+        Echo { peer_closed: false }
+    }
+}
+
+impl Protocol for Echo {
+    fn open(&mut self, _: &mut Shared<'_, '_>, _: Instant, _: IpAddress, _: &mut Outbox) {
+        self.peer_closed = false;
+    }
+
+    fn recv(&mut self, _: &mut Shared<'_, '_>, _: Instant, data: &[u8], out: &mut Outbox) -> usize {
+        out.push_partial(data)
+    }
+
+    fn peer_closed(&mut self, _: &mut Shared<'_, '_>, _: Instant, _: &mut Outbox) {
+        self.peer_closed = true;
+    }
+
+    fn poll(&mut self, _: &mut Shared<'_, '_>, _: Instant, _: &mut Outbox) {}
+
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+
+    fn idle(&mut self, _: &mut Outbox) {}
+
+    fn finished(&self) -> bool {
+        self.peer_closed
+    }
+}

@@ -1,0 +1,173 @@
+//! One complete login-service request, parsed: a command of the line
+//! protocol or the tutorial's dict.
+//!
+//! The two forms are told apart by the first non-whitespace byte: `{` starts
+//! the tutorial's dict (`{'user': 'password'}`, see [`super::dict`]),
+//! anything else is a line of the line protocol:
+//!
+//! ```text
+//! LOGIN <user> <password>    check credentials; user and password are
+//!                            single tokens without whitespace
+//! WHOAMI                     who is logged in on this connection
+//! LOGOUT                     forget the login
+//! QUIT                       say goodbye and close
+//! HELP                       list the commands
+//! ```
+//!
+//! Commands are case-insensitive; tokens are separated by any Unicode
+//! whitespace. Framing (finding the end of a request, stripping LF/CR,
+//! the length limit) is the session's job: this module sees one request.
+
+use super::dict::{self, DictError, Entry};
+
+/// Which form a request has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// The line protocol: one command per line, one reply line per command.
+    Line,
+    /// The tutorial's dict: one request, one verdict, then the connection
+    /// closes.
+    Dict,
+}
+
+impl Form {
+    /// The form of a request whose first non-whitespace byte is `first`.
+    pub fn of(first: u8) -> Form {
+        if first == b'{' { Form::Dict } else { Form::Line }
+    }
+}
+
+/// A parsed request.
+///
+/// The dict variant carries its decoded strings inline (about 0.5 KiB): a
+/// request lives briefly on the stack, and there is no heap to box it on.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Request<'a> {
+    /// `LOGIN <user> <password>`.
+    Login {
+        /// The user name.
+        user: &'a str,
+        /// The password.
+        password: &'a str,
+    },
+    /// The dict form: key is the user name, value the password.
+    DictLogin(Entry),
+    /// `WHOAMI`.
+    WhoAmI,
+    /// `LOGOUT`.
+    Logout,
+    /// `QUIT`.
+    Quit,
+    /// `HELP`.
+    Help,
+}
+
+/// Why a request could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// Only whitespace: no request at all.
+    Empty,
+    /// The bytes are not UTF-8.
+    InvalidUtf8,
+    /// `LOGIN` without exactly a user and a password.
+    LoginUsage,
+    /// Not a command of the line protocol (or one with arguments it does
+    /// not take).
+    UnknownCommand,
+    /// The dict form is malformed.
+    Dict(DictError),
+}
+
+/// Parses one complete request: `bytes` without its line terminator.
+pub fn parse(bytes: &[u8]) -> Result<Request<'_>, RequestError> {
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return Err(RequestError::Empty);
+    };
+    let text = core::str::from_utf8(bytes).map_err(|_| RequestError::InvalidUtf8)?;
+    match Form::of(first) {
+        Form::Dict => dict::parse(text).map(Request::DictLogin).map_err(RequestError::Dict),
+        Form::Line => parse_line(text),
+    }
+}
+
+fn parse_line(text: &str) -> Result<Request<'_>, RequestError> {
+    let mut words = text.split_whitespace();
+    let command = words.next().ok_or(RequestError::Empty)?;
+    let is = |name: &str| command.eq_ignore_ascii_case(name);
+    if is("LOGIN") {
+        return match (words.next(), words.next(), words.next()) {
+            (Some(user), Some(password), None) => Ok(Request::Login { user, password }),
+            _ => Err(RequestError::LoginUsage),
+        };
+    }
+    let request = if is("WHOAMI") {
+        Request::WhoAmI
+    } else if is("LOGOUT") {
+        Request::Logout
+    } else if is("QUIT") {
+        Request::Quit
+    } else if is("HELP") {
+        Request::Help
+    } else {
+        return Err(RequestError::UnknownCommand);
+    };
+    match words.next() {
+        None => Ok(request),
+        Some(_) => Err(RequestError::UnknownCommand),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(bytes: &[u8]) -> Option<(String, String)> {
+        match parse(bytes) {
+            Ok(Request::Login { user, password }) => Some((user.into(), password.into())),
+            Ok(Request::DictLogin(e)) => Some((e.key().into(), e.value().into())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn line_commands() {
+        assert_eq!(login(b"LOGIN alice s3cret"), Some(("alice".into(), "s3cret".into())));
+        assert_eq!(login(b"login  alice\ts3cret "), Some(("alice".into(), "s3cret".into())));
+        assert_eq!(
+            login("LoGiN 张三 p@ss:w{r}d'".as_bytes()),
+            Some(("张三".into(), "p@ss:w{r}d'".into()))
+        );
+        assert!(matches!(parse(b"whoami"), Ok(Request::WhoAmI)));
+        assert!(matches!(parse(b"Logout"), Ok(Request::Logout)));
+        assert!(matches!(parse(b"QUIT"), Ok(Request::Quit)));
+        assert!(matches!(parse(b" help "), Ok(Request::Help)));
+    }
+
+    #[test]
+    fn line_errors() {
+        for bad in [&b"LOGIN"[..], b"LOGIN alice", b"login a b c"] {
+            assert_eq!(parse(bad).err(), Some(RequestError::LoginUsage));
+        }
+        for bad in [&b"LOGINX a b"[..], b"hello", b"WHOAMI now", b"QUIT!", b"}"] {
+            assert_eq!(parse(bad).err(), Some(RequestError::UnknownCommand));
+        }
+        assert_eq!(parse(b"").err(), Some(RequestError::Empty));
+        assert_eq!(parse(b" \t ").err(), Some(RequestError::Empty));
+        assert_eq!(parse(b"LOGIN a \xff").err(), Some(RequestError::InvalidUtf8));
+    }
+
+    #[test]
+    fn dict_form() {
+        assert_eq!(login("{'张三': '123'}".as_bytes()), Some(("张三".into(), "123".into())));
+        assert_eq!(login(b"  {'a': 'b'}"), Some(("a".into(), "b".into())));
+        assert_eq!(
+            parse(b"{'a': 1}").err(),
+            Some(RequestError::Dict(DictError::ExpectedString))
+        );
+        assert_eq!(parse(b"{'a': '\xff'}").err(), Some(RequestError::InvalidUtf8));
+        assert_eq!(Form::of(b'{'), Form::Dict);
+        assert_eq!(Form::of(b'L'), Form::Line);
+    }
+}

@@ -1,0 +1,26 @@
+//! The thin layer that binds the sans-IO protocols to smoltcp sockets.
+//!
+//! [`Node`] owns a smoltcp `Interface`, a socket set carved out of
+//! caller-provided [`Memory`], and the shared service state (credential
+//! store, lockout table, hotline table, responder). Each call to
+//! [`Node::poll`] moves frames through smoltcp, then moves bytes between
+//! sockets and protocol state machines. Nothing here knows what the bytes
+//! mean.
+//!
+//! - [`memory`]: where socket buffers come from (static on boards, `Vec` on
+//!   the host).
+//! - [`node`]: the node and its poll loop.
+//! - [`tcp_slot`]: one TCP socket of a pool: accept, feed, flush, close,
+//!   re-listen.
+//! - [`udp`]: UDP echo and the hotline.
+
+pub mod memory;
+pub mod node;
+pub mod tcp_slot;
+pub mod udp;
+
+pub use memory::{Memory, StaticMemory};
+#[cfg(feature = "std")]
+pub use memory::HostMemory;
+pub use node::{NetConfig, Node, OperatorError, SetupError, Usage};
+pub use tcp_slot::{Service, TcpSlot};

@@ -1,0 +1,285 @@
+//! One TCP socket of a service pool, and the session running on it.
+//!
+//! smoltcp 0.14 has no listen backlog: a listening socket becomes the
+//! connection. So each service keeps a pool of sockets listening on its
+//! port; each slot here drives one of them through its life:
+//!
+//! ```text
+//!   listen ──SYN──▶ open session ──▶ feed / flush ──▶ close ──▶ listen again
+//!                                         │ RST, idle, peer timeout ┘
+//! ```
+//!
+//! While every socket of a pool is busy, smoltcp answers a new SYN with a
+//! RST: client `N + 1` is refused at once, and the others carry on.
+
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
+
+use crate::chat::ChatSession;
+use crate::echo::Echo;
+use crate::login::LoginSession;
+use crate::outbox::Outbox;
+use crate::session::{Protocol, SessionId, Shared, Transport};
+
+/// Which service a slot's pool serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// RFC 862 echo.
+    Echo,
+    /// The login service.
+    Login,
+    /// The turn-taking chat.
+    Chat,
+}
+
+/// The protocol state of a live connection.
+pub(crate) enum Proto {
+    Echo(Echo),
+    Login(LoginSession),
+    Chat(ChatSession),
+}
+
+/// A live connection.
+pub(crate) struct Conn {
+    pub(crate) proto: Proto,
+    /// Replies not yet in the socket.
+    pub(crate) out: Outbox,
+    /// The client, for logs.
+    peer: IpEndpoint,
+    /// Last time the client sent anything: the idle timer.
+    last_rx: Instant,
+    /// The client closed its sending half (FIN seen and handled).
+    fin_seen: bool,
+    /// We called `close()`; waiting for the socket to finish closing.
+    closing: bool,
+    /// The idle timeout has fired.
+    idle_fired: bool,
+}
+
+/// One socket of a pool and its session. `EMPTY` until the node assigns it.
+pub struct TcpSlot {
+    /// The socket this slot drives.
+    pub(crate) handle: Option<smoltcp::iface::SocketHandle>,
+    /// What runs on it.
+    pub(crate) service: Service,
+    /// Port to listen on again after each connection.
+    pub(crate) port: u16,
+    /// Counts connections served, so a chat [`SessionId`] names one
+    /// connection, not the slot.
+    pub(crate) generation: u16,
+    /// The connection in progress.
+    pub(crate) conn: Option<Conn>,
+}
+
+impl TcpSlot {
+    /// An unassigned slot, for static arrays.
+    pub const EMPTY: TcpSlot =
+        TcpSlot { handle: None, service: Service::Echo, port: 0, generation: 0, conn: None };
+
+    /// Whether a connection is in progress.
+    pub fn busy(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Moves this slot's socket and session forward. Returns whether
+    /// anything happened (bytes moved, state changed).
+    pub(crate) fn poll(
+        &mut self,
+        index: usize,
+        socket: &mut tcp::Socket,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+    ) -> bool {
+        let state = socket.state();
+        let Some(conn) = self.conn.as_mut() else {
+            return self.accept(index, socket, cx, now);
+        };
+        if matches!(state, State::Closed | State::TimeWait) {
+            if !conn.fin_seen && !conn.closing {
+                warn!("tcp {}: connection from {} reset", self.port, conn.peer);
+            } else {
+                debug!("tcp {}: connection from {} closed", self.port, conn.peer);
+            }
+            if let Proto::Chat(chat) = &conn.proto {
+                cx.responder.ended(chat.id());
+            }
+            self.conn = None;
+            self.listen(socket);
+            return true;
+        }
+        conn.drive(socket, cx, now)
+    }
+
+    /// Opens a session once a client has connected, or re-listens a socket
+    /// whose last connection is over.
+    fn accept(&mut self, index: usize, socket: &mut tcp::Socket, cx: &mut Shared<'_, '_>, now: Instant) -> bool {
+        match socket.state() {
+            State::Listen | State::SynReceived | State::SynSent => false,
+            State::Closed | State::TimeWait => self.listen(socket),
+            _ => {
+                let Some(peer) = socket.remote_endpoint() else { return false };
+                self.generation = self.generation.wrapping_add(1);
+                socket.set_timeout(Some(cx.limits.peer_timeout));
+                let proto = match self.service {
+                    Service::Echo => Proto::Echo(Echo::new()),
+                    Service::Login => Proto::Login(LoginSession::new()),
+                    Service::Chat => Proto::Chat(ChatSession::new(SessionId {
+                        transport: Transport::Tcp,
+                        // Pools are far smaller than 256 sockets.
+                        index: index as u8,
+                        generation: self.generation,
+                    })),
+                };
+                info!("tcp {}: accepted {}", self.port, peer);
+                let mut conn = Conn {
+                    proto,
+                    out: Outbox::new(),
+                    peer,
+                    last_rx: now,
+                    fin_seen: false,
+                    closing: false,
+                    idle_fired: false,
+                };
+                conn.proto.open(cx, now, peer.addr, &mut conn.out);
+                self.conn = Some(conn);
+                true
+            }
+        }
+    }
+
+    /// Puts the socket back to listening. Returns whether it did.
+    fn listen(&mut self, socket: &mut tcp::Socket) -> bool {
+        // A socket in TIME-WAIT is reused at once (smoltcp allows `listen`
+        // from TIME-WAIT): holding the slot for the TIME-WAIT period would
+        // refuse clients for nothing, since a client's next connection comes
+        // from a new port.
+        match socket.listen(self.port) {
+            Ok(()) => true,
+            Err(_) => {
+                warn!("tcp {}: cannot listen", self.port);
+                false
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Feeds received bytes to the protocol and flushes replies until
+    /// neither moves. Bounded: each round moves bytes or ends the loop,
+    /// and the round count is capped.
+    fn drive(&mut self, socket: &mut tcp::Socket, cx: &mut Shared<'_, '_>, now: Instant) -> bool {
+        let mut any = false;
+        for _ in 0..ROUNDS {
+            let mut moved = false;
+
+            if !self.out.is_empty() && socket.can_send() {
+                let n = socket.send_slice(self.out.pending()).unwrap_or(0);
+                self.out.advance(n);
+                moved |= n > 0;
+            }
+
+            if self.out.is_empty() && !self.closing && !self.proto.finished() && socket.can_recv() {
+                let (proto, out) = (&mut self.proto, &mut self.out);
+                let n = socket.recv(|data| {
+                    let n = proto.recv(cx, now, data, out);
+                    (n, n)
+                });
+                if let Ok(1..) = n {
+                    self.last_rx = now;
+                    moved = true;
+                }
+            }
+
+            if !self.fin_seen && peer_finished(socket) {
+                self.fin_seen = true;
+                self.proto.peer_closed(cx, now, &mut self.out);
+                moved = true;
+            }
+
+            if self.out.is_empty() && !self.closing {
+                self.proto.poll(cx, now, &mut self.out);
+                moved |= !self.out.is_empty();
+            }
+
+            any |= moved;
+            if !moved {
+                break;
+            }
+        }
+
+        if !self.closing && !self.idle_fired && now >= self.last_rx + cx.limits.idle_timeout {
+            info!("tcp: {} idle, closing", self.peer);
+            self.idle_fired = true;
+            self.proto.idle(&mut self.out);
+            any = true;
+        }
+
+        if !self.closing && self.out.is_empty() && (self.proto.finished() || self.idle_fired) {
+            socket.close();
+            self.closing = true;
+            any = true;
+        }
+        any
+    }
+
+    /// The earliest time this connection needs a poll.
+    pub(crate) fn poll_at(&self, idle_timeout: smoltcp::time::Duration) -> Option<Instant> {
+        let idle = (!self.closing && !self.idle_fired).then(|| self.last_rx + idle_timeout);
+        match (self.proto.poll_at(), idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Upper bound on feed/flush rounds per poll of one connection. Each round
+/// moves up to a reply's worth of bytes; the cap keeps one busy client from
+/// starving the others within a poll.
+const ROUNDS: usize = 64;
+
+/// The client sent FIN and everything before it has been read.
+fn peer_finished(socket: &tcp::Socket) -> bool {
+    !socket.can_recv()
+        && matches!(socket.state(), State::CloseWait | State::LastAck | State::Closing | State::TimeWait)
+}
+
+impl Proto {
+    fn as_protocol(&mut self) -> &mut dyn Protocol {
+        match self {
+            Proto::Echo(p) => p,
+            Proto::Login(p) => p,
+            Proto::Chat(p) => p,
+        }
+    }
+
+    fn open(&mut self, cx: &mut Shared<'_, '_>, now: Instant, peer: smoltcp::wire::IpAddress, out: &mut Outbox) {
+        self.as_protocol().open(cx, now, peer, out)
+    }
+    fn recv(&mut self, cx: &mut Shared<'_, '_>, now: Instant, data: &[u8], out: &mut Outbox) -> usize {
+        self.as_protocol().recv(cx, now, data, out)
+    }
+    fn peer_closed(&mut self, cx: &mut Shared<'_, '_>, now: Instant, out: &mut Outbox) {
+        self.as_protocol().peer_closed(cx, now, out)
+    }
+    fn poll(&mut self, cx: &mut Shared<'_, '_>, now: Instant, out: &mut Outbox) {
+        self.as_protocol().poll(cx, now, out)
+    }
+    fn idle(&mut self, out: &mut Outbox) {
+        self.as_protocol().idle(out)
+    }
+    fn finished(&self) -> bool {
+        match self {
+            Proto::Echo(p) => p.finished(),
+            Proto::Login(p) => p.finished(),
+            Proto::Chat(p) => p.finished(),
+        }
+    }
+    fn poll_at(&self) -> Option<Instant> {
+        match self {
+            Proto::Echo(p) => p.poll_at(),
+            Proto::Login(p) => p.poll_at(),
+            Proto::Chat(p) => p.poll_at(),
+        }
+    }
+}
