@@ -130,16 +130,34 @@ impl Config {
     /// 64 KiB TCP buffers.
     pub const HOST: Config = Config {
         ports: Ports::TUTORIAL,
-        pools: Pools { echo: 8, login: 8, chat: 8 },
-        buffers: Buffers { tcp_rx: 65536, tcp_tx: 65536, udp_payload: 4096, udp_packets: 16 },
+        pools: Pools {
+            echo: 8,
+            login: 8,
+            chat: 8,
+        },
+        buffers: Buffers {
+            tcp_rx: 65536,
+            tcp_tx: 65536,
+            udp_payload: 4096,
+            udp_packets: 16,
+        },
         limits: Limits::DEFAULT,
     };
 
     /// Defaults for a microcontroller with tens of KiB of RAM.
     pub const SMALL: Config = Config {
         ports: Ports::TUTORIAL,
-        pools: Pools { echo: 2, login: 2, chat: 2 },
-        buffers: Buffers { tcp_rx: 1024, tcp_tx: 1024, udp_payload: 1536, udp_packets: 4 },
+        pools: Pools {
+            echo: 2,
+            login: 2,
+            chat: 2,
+        },
+        buffers: Buffers {
+            tcp_rx: 1024,
+            tcp_tx: 1024,
+            udp_payload: 1536,
+            udp_packets: 4,
+        },
         limits: Limits::DEFAULT,
     };
 
@@ -163,8 +181,13 @@ impl Config {
 
 impl Ports {
     /// The tutorial's ports, plus echo on 7.
-    pub const TUTORIAL: Ports =
-        Ports { tcp_echo: [7, 8898], udp_echo: [7, 9000], login: 8083, chat: 8081, hotline: 8086 };
+    pub const TUTORIAL: Ports = Ports {
+        tcp_echo: [7, 8898],
+        udp_echo: [7, 9000],
+        login: 8083,
+        chat: 8081,
+        hotline: 8086,
+    };
 }
 
 impl Limits {

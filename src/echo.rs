@@ -51,3 +51,37 @@ impl Protocol for Echo {
         self.peer_closed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_REPLY;
+    use crate::testing::{Fixture, t};
+
+    #[test]
+    fn takes_only_what_it_can_send_back() {
+        let mut fx = Fixture::new();
+        let mut e = Echo::new();
+        let mut out = Outbox::new();
+        let peer = fx.peer();
+        e.open(&mut fx.shared(), t(0), peer, &mut out);
+        let data = [7u8; MAX_REPLY + 100];
+        assert_eq!(e.recv(&mut fx.shared(), t(0), &data, &mut out), MAX_REPLY);
+        assert_eq!(
+            e.recv(&mut fx.shared(), t(0), &data, &mut out),
+            0,
+            "full: flow control"
+        );
+        assert_eq!(out.pending(), &data[..MAX_REPLY]);
+    }
+
+    #[test]
+    fn finishes_when_the_client_closes() {
+        let mut fx = Fixture::new();
+        let mut e = Echo::new();
+        let mut out = Outbox::new();
+        assert!(!e.finished());
+        e.peer_closed(&mut fx.shared(), t(0), &mut out);
+        assert!(e.finished());
+    }
+}

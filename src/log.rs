@@ -21,7 +21,9 @@ macro_rules! __log {
         ::defmt::$level!($($arg)+);
         #[cfg(not(any(feature = "log", feature = "defmt")))]
         {
-            let _ = || ::core::format_args!($($arg)+);
+            let _ = || {
+                let _ = ::core::format_args!($($arg)+);
+            };
         }
     }};
 }

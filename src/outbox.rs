@@ -27,7 +27,10 @@ pub struct Full;
 impl Outbox {
     /// An empty outbox.
     pub const fn new() -> Self {
-        Outbox { buf: heapless::Vec::new(), sent: 0 }
+        Outbox {
+            buf: heapless::Vec::new(),
+            sent: 0,
+        }
     }
 
     /// Bytes not yet handed to the socket.

@@ -85,8 +85,13 @@ pub trait Protocol {
 
     /// Bytes arrived. Returns how many of `data` were consumed; the rest stay
     /// in the socket and are offered again later.
-    fn recv(&mut self, cx: &mut Shared<'_, '_>, now: Instant, data: &[u8], out: &mut Outbox)
-    -> usize;
+    fn recv(
+        &mut self,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+        data: &[u8],
+        out: &mut Outbox,
+    ) -> usize;
 
     /// The peer closed its sending half (TCP FIN). A message that was still
     /// waiting for its terminator is complete now.

@@ -53,8 +53,11 @@ impl Fixture {
     }
 
     pub fn shared(&mut self) -> Shared<'_, 'static> {
-        let responder: &mut dyn Responder =
-            if self.operator { &mut self.deferring } else { &mut self.auto };
+        let responder: &mut dyn Responder = if self.operator {
+            &mut self.deferring
+        } else {
+            &mut self.auto
+        };
         Shared {
             limits: &self.limits,
             store: &self.store,

@@ -48,7 +48,10 @@ fn tutorial_hello_gets_hello_back() {
     let c = w.add_client();
     let conn = w.connect(c, 8898).unwrap();
     w.send(conn, b"hello!").unwrap();
-    assert_eq!(w.recv_until(conn, SECS(5), |b| b.len() >= 6).unwrap(), b"hello!");
+    assert_eq!(
+        w.recv_until(conn, SECS(5), |b| b.len() >= 6).unwrap(),
+        b"hello!"
+    );
 }
 
 #[test]
@@ -72,7 +75,10 @@ fn writer_that_does_not_read_is_slowed_not_dropped() {
     let stalled_at = sent;
     w.run_for(SECS(2));
     sent += w.write_some(conn, &data[sent..]);
-    assert_eq!(sent, stalled_at, "still stalled: the echo waits for the reader");
+    assert_eq!(
+        sent, stalled_at,
+        "still stalled: the echo waits for the reader"
+    );
     // ...and reading drains everything, in order, with nothing dropped.
     let mut got = Vec::new();
     for _ in 0..100_000 {

@@ -69,7 +69,11 @@ pub struct Framer {
 impl Framer {
     /// An empty framer.
     pub const fn new() -> Self {
-        Framer { buf: heapless::Vec::new(), last_rx: None, discarding: false }
+        Framer {
+            buf: heapless::Vec::new(),
+            last_rx: None,
+            discarding: false,
+        }
     }
 
     /// Feeds `data`, stopping right after the first event. Returns how many
@@ -119,7 +123,11 @@ impl Framer {
             self.buf.clear();
             return Event::Pending;
         }
-        if self.buf.is_empty() { Event::Pending } else { self.complete(Terminator::None) }
+        if self.buf.is_empty() {
+            Event::Pending
+        } else {
+            self.complete(Terminator::None)
+        }
     }
 
     /// When [`Framer::poll`] would complete a message.
@@ -162,7 +170,10 @@ mod tests {
     #[test]
     fn lf_and_crlf_lines() {
         let mut f = Framer::new();
-        assert_eq!(f.push(t(0), b"hi\r\nyo\n"), (4, Event::Message(Terminator::CrLf)));
+        assert_eq!(
+            f.push(t(0), b"hi\r\nyo\n"),
+            (4, Event::Message(Terminator::CrLf))
+        );
         assert_eq!(f.message(), b"hi");
         f.clear();
         assert_eq!(f.push(t(0), b"yo\n"), (3, Event::Message(Terminator::Lf)));
@@ -197,7 +208,10 @@ mod tests {
         let (n, ev) = f.push(t(0), &long);
         assert_eq!(ev, Event::TooLong);
         assert_eq!(f.push(t(0), &long[n..]), (long.len() - n, Event::Pending));
-        assert_eq!(f.push(t(0), b"tail\nok\n"), (8, Event::Message(Terminator::Lf)));
+        assert_eq!(
+            f.push(t(0), b"tail\nok\n"),
+            (8, Event::Message(Terminator::Lf))
+        );
         assert_eq!(f.message(), b"ok");
     }
 

@@ -33,7 +33,10 @@ struct Line {
 }
 
 const FREE: Line = Line {
-    peer: IpEndpoint { addr: smoltcp::wire::IpAddress::Ipv4(smoltcp::wire::Ipv4Address::UNSPECIFIED), port: 0 },
+    peer: IpEndpoint {
+        addr: smoltcp::wire::IpAddress::Ipv4(smoltcp::wire::Ipv4Address::UNSPECIFIED),
+        port: 0,
+    },
     last_seen: Instant::ZERO,
     generation: 0,
     busy: false,
@@ -63,7 +66,9 @@ impl Default for Hotline {
 impl Hotline {
     /// An empty table.
     pub const fn new() -> Self {
-        Hotline { lines: [FREE; HOTLINE_SESSIONS] }
+        Hotline {
+            lines: [FREE; HOTLINE_SESSIONS],
+        }
     }
 
     /// Handles one datagram from `from`, writing the reply to `out`.
@@ -99,7 +104,12 @@ impl Hotline {
             None => match self.lines.iter().position(|l| !l.busy) {
                 Some(i) => {
                     let line = &mut self.lines[i];
-                    *line = Line { peer: from, last_seen: now, generation: line.generation.wrapping_add(1), busy: true };
+                    *line = Line {
+                        peer: from,
+                        last_seen: now,
+                        generation: line.generation.wrapping_add(1),
+                        busy: true,
+                    };
                     info!("hotline {}: new caller {}", self.id(i), from);
                     i
                 }
@@ -142,7 +152,11 @@ impl Hotline {
 
     /// When the next caller expires.
     pub fn poll_at(&self, idle: Duration) -> Option<Instant> {
-        self.lines.iter().filter(|l| l.busy).map(|l| l.last_seen + idle).min()
+        self.lines
+            .iter()
+            .filter(|l| l.busy)
+            .map(|l| l.last_seen + idle)
+            .min()
     }
 
     /// The address of a live session, for an operator's reply.
@@ -170,7 +184,11 @@ impl Hotline {
 
     fn id(&self, index: usize) -> SessionId {
         // HOTLINE_SESSIONS is far below 256.
-        SessionId { transport: Transport::Udp, index: index as u8, generation: self.lines[index].generation }
+        SessionId {
+            transport: Transport::Udp,
+            index: index as u8,
+            generation: self.lines[index].generation,
+        }
     }
 }
 
@@ -189,7 +207,14 @@ mod tests {
 
     fn say(h: &mut Hotline, now: i64, port: u16, msg: &[u8]) -> (Outcome, std::string::String) {
         let mut out = Reply::new();
-        let o = h.on_datagram(&mut AutoResponder::new(), t(now), IDLE, ep(port), msg, &mut out);
+        let o = h.on_datagram(
+            &mut AutoResponder::new(),
+            t(now),
+            IDLE,
+            ep(port),
+            msg,
+            &mut out,
+        );
         (o, out.as_str().into())
     }
 
@@ -198,7 +223,10 @@ mod tests {
         let mut h = Hotline::new();
         let (o, r) = say(&mut h, 0, 1000, "hello, you sb".as_bytes());
         assert_eq!(o, Outcome::Reply);
-        assert!(r.starts_with("Hello!") && r.ends_with("You said: hello, you **"), "{r}");
+        assert!(
+            r.starts_with("Hello!") && r.ends_with("You said: hello, you **"),
+            "{r}"
+        );
         assert_eq!(h.active(), 1);
     }
 
@@ -231,7 +259,11 @@ mod tests {
     fn bad_datagrams_get_errors() {
         let mut h = Hotline::new();
         assert_eq!(say(&mut h, 0, 1, b"\xff").1, "error: invalid UTF-8");
-        assert!(say(&mut h, 0, 1, &[b'a'; MAX_MESSAGE + 1]).1.starts_with("error: message too long"));
+        assert!(
+            say(&mut h, 0, 1, &[b'a'; MAX_MESSAGE + 1])
+                .1
+                .starts_with("error: message too long")
+        );
         assert!(say(&mut h, 0, 1, b"").1.contains("empty"));
     }
 
@@ -240,11 +272,17 @@ mod tests {
         let mut h = Hotline::new();
         let mut out = Reply::new();
         let o = h.on_datagram(&mut Deferring, t(0), IDLE, ep(5), b"help me", &mut out);
-        let Outcome::Deferred(id) = o else { panic!("{o:?}") };
+        let Outcome::Deferred(id) = o else {
+            panic!("{o:?}")
+        };
         assert_eq!(h.peer(id), Some(ep(5)));
         say(&mut h, 1, 5, b"byebye");
         assert_eq!(h.peer(id), None);
         say(&mut h, 2, 6, b"hi");
-        assert_eq!(h.peer(id), None, "the row's next caller is another generation");
+        assert_eq!(
+            h.peer(id),
+            None,
+            "the row's next caller is another generation"
+        );
     }
 }

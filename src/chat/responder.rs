@@ -65,13 +65,34 @@ pub struct Canned {
 
 /// The default canned answers. `help` lists the topics.
 pub const DEFAULT_CANNED: &[Canned] = &[
-    Canned { keyword: "help", answer: "Topics: hours, price, agent, hello. Say byebye to leave." },
-    Canned { keyword: "hours", answer: "We are open 24/7, holidays included." },
-    Canned { keyword: "price", answer: "Calls to this hotline are free." },
-    Canned { keyword: "agent", answer: "All agents are robots today; this one is listening." },
-    Canned { keyword: "hello", answer: "Hello! How can I help? (type help for topics)" },
-    Canned { keyword: "hi", answer: "Hello! How can I help? (type help for topics)" },
-    Canned { keyword: "你好", answer: "你好! How can I help? (type help for topics)" },
+    Canned {
+        keyword: "help",
+        answer: "Topics: hours, price, agent, hello. Say byebye to leave.",
+    },
+    Canned {
+        keyword: "hours",
+        answer: "We are open 24/7, holidays included.",
+    },
+    Canned {
+        keyword: "price",
+        answer: "Calls to this hotline are free.",
+    },
+    Canned {
+        keyword: "agent",
+        answer: "All agents are robots today; this one is listening.",
+    },
+    Canned {
+        keyword: "hello",
+        answer: "Hello! How can I help? (type help for topics)",
+    },
+    Canned {
+        keyword: "hi",
+        answer: "Hello! How can I help? (type help for topics)",
+    },
+    Canned {
+        keyword: "你好",
+        answer: "你好! How can I help? (type help for topics)",
+    },
 ];
 
 /// Answers from a table; needs no person and no heap.
@@ -97,7 +118,10 @@ impl AutoResponder {
 
     /// The canned answer for `text`, if it mentions a keyword.
     pub fn lookup(&self, text: &str) -> Option<&'static str> {
-        self.canned.iter().find(|c| mentions(text, c.keyword)).map(|c| c.answer)
+        self.canned
+            .iter()
+            .find(|c| mentions(text, c.keyword))
+            .map(|c| c.answer)
     }
 }
 
@@ -116,7 +140,13 @@ impl Responder for AutoResponder {
         let _ = out.push_str(self.greeting);
     }
 
-    fn answer(&mut self, _: SessionId, text: &str, rewritten: Option<&str>, out: &mut Reply) -> Answer {
+    fn answer(
+        &mut self,
+        _: SessionId,
+        text: &str,
+        rewritten: Option<&str>,
+        out: &mut Reply,
+    ) -> Answer {
         let answer = match (self.lookup(text), text.trim().is_empty()) {
             (Some(a), _) => a,
             (None, true) => "(empty message) Type help for topics.",
@@ -143,7 +173,8 @@ fn mentions(text: &str, keyword: &str) -> bool {
         t[i..i + k.len()].eq_ignore_ascii_case(k)
             && (!word
                 || ((i == 0 || !t[i - 1].is_ascii_alphanumeric())
-                    && t.get(i + k.len()).is_none_or(|b| !b.is_ascii_alphanumeric())))
+                    && t.get(i + k.len())
+                        .is_none_or(|b| !b.is_ascii_alphanumeric())))
     })
 }
 
@@ -152,11 +183,18 @@ mod tests {
     use super::*;
     use crate::session::Transport;
 
-    const ID: SessionId = SessionId { transport: Transport::Tcp, index: 0, generation: 0 };
+    const ID: SessionId = SessionId {
+        transport: Transport::Tcp,
+        index: 0,
+        generation: 0,
+    };
 
     fn ask(text: &str, rewritten: Option<&str>) -> std::string::String {
         let mut out = Reply::new();
-        assert_eq!(AutoResponder::new().answer(ID, text, rewritten, &mut out), Answer::Now);
+        assert_eq!(
+            AutoResponder::new().answer(ID, text, rewritten, &mut out),
+            Answer::Now
+        );
         out.as_str().into()
     }
 
@@ -175,7 +213,10 @@ mod tests {
 
     #[test]
     fn rewritten_text_is_quoted() {
-        assert_eq!(ask("you **", Some("you **")), "Noted. Type help for topics. You said: you **");
+        assert_eq!(
+            ask("you **", Some("you **")),
+            "Noted. Type help for topics. You said: you **"
+        );
     }
 
     #[test]

@@ -18,8 +18,14 @@ pub struct Rule {
 /// The default rules: mask the tutorial's insult (`sb`) and its Chinese
 /// original, so the reply never repeats it.
 pub const DEFAULT_RULES: &[Rule] = &[
-    Rule { keyword: "傻逼", replacement: "**" },
-    Rule { keyword: "sb", replacement: "**" },
+    Rule {
+        keyword: "傻逼",
+        replacement: "**",
+    },
+    Rule {
+        keyword: "sb",
+        replacement: "**",
+    },
 ];
 
 /// The rewritten text did not fit in `N` bytes.
@@ -79,7 +85,10 @@ mod tests {
     #[test]
     fn overflow_is_an_error_not_a_panic() {
         let mut out: String<4> = String::new();
-        let long = Rule { keyword: "a", replacement: "aaaa" };
+        let long = Rule {
+            keyword: "a",
+            replacement: "aaaa",
+        };
         assert_eq!(rewrite("aa", &[long], &mut out), Err(TooLong));
     }
 }

@@ -84,7 +84,11 @@ impl ChatSession {
         };
         let _ = out.push_partial(text.as_bytes());
         let _ = out.push(term.as_bytes());
-        self.turn = if text.trim() == BYEBYE { Turn::Over } else { Turn::Client };
+        self.turn = if text.trim() == BYEBYE {
+            Turn::Over
+        } else {
+            Turn::Client
+        };
         Ok(())
     }
 
@@ -93,7 +97,11 @@ impl ChatSession {
             Event::Pending => return,
             Event::TooLong => {
                 info!("chat {}: message over {} bytes", self.id, MAX_MESSAGE);
-                say(out, "error: message too long (max 256 bytes)", self.last_term);
+                say(
+                    out,
+                    "error: message too long (max 256 bytes)",
+                    self.last_term,
+                );
                 return;
             }
             Event::Message(term) => self.last_term = term,
@@ -111,7 +119,8 @@ impl ChatSession {
         } else {
             let mut rewritten: String<MAX_REPLY> = String::new();
             // A rewrite that does not fit is quoted truncated rather than lost.
-            let matched = rules::rewrite(text, cx.responder.rules(), &mut rewritten).unwrap_or(true);
+            let matched =
+                rules::rewrite(text, cx.responder.rules(), &mut rewritten).unwrap_or(true);
             let mut reply = Reply::new();
             let quote = matched.then_some(rewritten.as_str());
             match cx.responder.answer(self.id, text, quote, &mut reply) {
@@ -139,7 +148,13 @@ impl Protocol for ChatSession {
         say(out, &greeting, Terminator::Lf);
     }
 
-    fn recv(&mut self, cx: &mut Shared<'_, '_>, now: Instant, data: &[u8], out: &mut Outbox) -> usize {
+    fn recv(
+        &mut self,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+        data: &[u8],
+        out: &mut Outbox,
+    ) -> usize {
         if self.turn != Turn::Client {
             return 0;
         }
@@ -186,12 +201,17 @@ mod tests {
     use crate::session::Transport;
     use crate::testing::{Fixture, t};
 
-    const ID: SessionId = SessionId { transport: Transport::Tcp, index: 1, generation: 2 };
+    const ID: SessionId = SessionId {
+        transport: Transport::Tcp,
+        index: 1,
+        generation: 2,
+    };
 
     fn opened(fx: &mut Fixture) -> (ChatSession, Outbox) {
         let mut s = ChatSession::new(ID);
         let mut out = Outbox::new();
-        s.open(&mut fx.shared(), t(0), fx.peer(), &mut out);
+        let peer = fx.peer();
+        s.open(&mut fx.shared(), t(0), peer, &mut out);
         assert!(out.pending().starts_with(b"Welcome"), "server speaks first");
         out.clear();
         (s, out)
@@ -218,7 +238,11 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(s.poll_at(), Some(t(130)));
         s.poll(&mut fx.shared(), t(130), &mut out);
-        assert_eq!(out.pending(), b"byebye", "no terminator: the tutorial compares exactly");
+        assert_eq!(
+            out.pending(),
+            b"byebye",
+            "no terminator: the tutorial compares exactly"
+        );
         assert!(s.finished());
     }
 
@@ -248,13 +272,13 @@ mod tests {
         s.recv(&mut fx.shared(), t(1), b"\xff\xfe\n", &mut out);
         assert_eq!(out.pending(), b"error: invalid UTF-8\n");
         out.clear();
-        let long = [b'a'; MAX_MESSAGE + 1];
+        let long = [b'a'; MAX_MESSAGE + 2];
         let n = s.recv(&mut fx.shared(), t(2), &long, &mut out);
         assert!(out.pending().starts_with(b"error: message too long"));
         out.clear();
         let rest = s.recv(&mut fx.shared(), t(2), &long[n..], &mut out);
         assert_eq!(rest, long.len() - n);
-        s.recv(&mut fx.shared(), t(2), b"\nhi\n", &mut out);
+        s.recv(&mut fx.shared(), t(2), b"more of it\n", &mut out);
         assert!(out.is_empty(), "the tail of the long message is skipped");
         s.recv(&mut fx.shared(), t(2), b"hi\n", &mut out);
         assert!(out.pending().starts_with(b"Hello!"));
@@ -287,7 +311,11 @@ mod tests {
         let (mut s, mut out) = opened(&mut fx);
         s.recv(&mut fx.shared(), t(1), b"anyone?\n", &mut out);
         assert!(out.is_empty() && s.awaiting_operator());
-        assert_eq!(s.recv(&mut fx.shared(), t(1), b"more\n", &mut out), 0, "client waits its turn");
+        assert_eq!(
+            s.recv(&mut fx.shared(), t(1), b"more\n", &mut out),
+            0,
+            "client waits its turn"
+        );
         s.operator_reply("yes, me", &mut out).unwrap();
         assert_eq!(out.pending(), b"yes, me\n");
         assert_eq!(s.operator_reply("again", &mut out), Err(NotYourTurn));

@@ -55,7 +55,9 @@ impl Entry {
 impl fmt::Debug for Entry {
     /// Never shows the value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +132,10 @@ pub fn parse(text: &str) -> Result<Entry, DictError> {
     if text.as_bytes().contains(&0) {
         return Err(DictError::Nul);
     }
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.skip_ws();
     if !p.eat(b'{') {
         return Err(DictError::NotADict);
@@ -139,7 +144,10 @@ pub fn parse(text: &str) -> Result<Entry, DictError> {
     if p.peek() == Some(b'}') {
         return Err(DictError::Empty);
     }
-    let mut entry = Entry { key: Field::new(), value: Field::new() };
+    let mut entry = Entry {
+        key: Field::new(),
+        value: Field::new(),
+    };
     p.string(&mut entry.key)?;
     p.skip_ws();
     if !p.eat(b':') {
@@ -191,7 +199,11 @@ pub struct Scanner {
 impl Scanner {
     /// A scanner at the start of a request.
     pub const fn new() -> Self {
-        Scanner { depth: 0, quote: 0, escape: false }
+        Scanner {
+            depth: 0,
+            quote: 0,
+            escape: false,
+        }
     }
 
     /// Takes the next byte; returns `true` if it is the brace that ends the
@@ -344,6 +356,11 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::format;
+    use std::string::String;
+
     use super::*;
 
     fn ok(text: &str) -> (String, String) {
@@ -377,7 +394,10 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(ok(r"{'\\': '\n\r\t'}"), kv("\\", "\n\r\t"));
-        assert_eq!(ok(r"{'\a\b\f\v': '\0\101\1011'}"), kv("\x07\x08\x0c\x0b", "\0AA1"));
+        assert_eq!(
+            ok(r"{'\a\b\f\v': '\0\101\1011'}"),
+            kv("\x07\x08\x0c\x0b", "\0AA1")
+        );
         assert_eq!(ok(r"{'\x41\xe9': '\u5f20\U0001f600'}"), kv("Aé", "张😀"));
         assert_eq!(ok(r"{'\xA0': 'x'}"), kv("\u{a0}", "x"));
         assert_eq!(ok(r"{'\q\é': 'x'}"), kv("\\q\\é", "x"));
@@ -398,14 +418,23 @@ mod tests {
     #[test]
     fn python_repr_of_unusual_strings() {
         // The exact text Python 3 prints for str({k: v}) of these strings.
-        assert_eq!(ok(r"{'tab\there': 'nul\x00 del\x7f'}"), kv("tab\there", "nul\0 del\x7f"));
-        assert_eq!(ok(r"{'zw\u200b': 'tag\U000e0001'}"), kv("zw\u{200b}", "tag\u{e0001}"));
+        assert_eq!(
+            ok(r"{'tab\there': 'nul\x00 del\x7f'}"),
+            kv("tab\there", "nul\0 del\x7f")
+        );
+        assert_eq!(
+            ok(r"{'zw\u200b': 'tag\U000e0001'}"),
+            kv("zw\u{200b}", "tag\u{e0001}")
+        );
     }
 
     #[test]
     fn rejects_code_and_non_strings() {
         let cases = [
-            ("{'a': __import__('os').system('x')}", DictError::ExpectedString),
+            (
+                "{'a': __import__('os').system('x')}",
+                DictError::ExpectedString,
+            ),
             ("{'a': 1}", DictError::ExpectedString),
             ("{1: 'a'}", DictError::ExpectedString),
             ("{'a': ['b']}", DictError::ExpectedString),

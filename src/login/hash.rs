@@ -64,7 +64,12 @@ impl Pbkdf2Job {
         first.update(salt);
         first.update(&1u32.to_be_bytes());
         let u: [u8; HASH_LEN] = first.finalize().into_bytes().into();
-        Pbkdf2Job { prf, u, t: u, remaining: iterations.max(1) - 1 }
+        Pbkdf2Job {
+            prf,
+            u,
+            t: u,
+            remaining: iterations.max(1) - 1,
+        }
     }
 
     /// Does at most `max_iterations` more iterations and returns how many it
@@ -163,7 +168,14 @@ mod tests {
     #[test]
     fn matches_the_pbkdf2_crate_in_one_go() {
         for &(p, s, c) in CASES {
-            assert_eq!(pbkdf2_sha256(p, s, c), reference(p, s, c), "{:?} {:?} {}", p, s, c);
+            assert_eq!(
+                pbkdf2_sha256(p, s, c),
+                reference(p, s, c),
+                "{:?} {:?} {}",
+                p,
+                s,
+                c
+            );
         }
     }
 
@@ -199,8 +211,8 @@ mod tests {
         assert_eq!(
             dk[..16],
             [
-                0x55, 0xac, 0x04, 0x6e, 0x56, 0xe3, 0x08, 0x9f, 0xec, 0x16, 0x91, 0xc2, 0x25,
-                0x44, 0xb6, 0x05
+                0x55, 0xac, 0x04, 0x6e, 0x56, 0xe3, 0x08, 0x9f, 0xec, 0x16, 0x91, 0xc2, 0x25, 0x44,
+                0xb6, 0x05
             ]
         );
     }

@@ -65,7 +65,9 @@ impl Default for Lockout {
 impl Lockout {
     /// An empty table.
     pub const fn new() -> Self {
-        Lockout { entries: heapless::Vec::new() }
+        Lockout {
+            entries: heapless::Vec::new(),
+        }
     }
 
     /// How much longer `addr` is refused, or `None` if it may try now.

@@ -1,7 +1,19 @@
 //! The login service (tutorial exercise 1), TCP port 8083.
 //!
-//! CONTRACT (for the implementer; replace this paragraph with real docs):
-//! see `/work/main/notes/login-contract.md`.
+//! The tutorial's login server `eval()`s what the client sends, keeps
+//! passwords in plain text and answers once per stored user. This one reads
+//! the same request as data, keeps only salted PBKDF2 hashes, and gives one
+//! verdict per request, so that the unmodified tutorial client still works.
+//! It also speaks a small line protocol (`LOGIN user password`, `WHOAMI`,
+//! `LOGOUT`, `QUIT`, `HELP`) for humans with `nc`.
+//!
+//! - [`dict`]: the parser for the tutorial's `{'user': 'password'}` request.
+//! - [`request`]: one complete request of either form, parsed.
+//! - [`hash`]: PBKDF2-HMAC-SHA256 in slices, so a check never stalls the node.
+//! - [`store`]: the credential records (and, with `std`, the users file).
+//! - [`lockout`]: per-address failure counting, shared by all sessions.
+//! - [`session`]: [`LoginSession`], the [`crate::session::Protocol`] that
+//!   ties them together.
 
 pub mod dict;
 pub mod hash;
@@ -12,4 +24,4 @@ pub mod store;
 
 pub use lockout::Lockout;
 pub use session::LoginSession;
-pub use store::{Record, Store};
+pub use store::{DEMO, DEMO_RECORDS, Record, Store};

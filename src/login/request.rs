@@ -33,7 +33,11 @@ pub enum Form {
 impl Form {
     /// The form of a request whose first non-whitespace byte is `first`.
     pub fn of(first: u8) -> Form {
-        if first == b'{' { Form::Dict } else { Form::Line }
+        if first == b'{' {
+            Form::Dict
+        } else {
+            Form::Line
+        }
     }
 }
 
@@ -41,7 +45,6 @@ impl Form {
 ///
 /// The dict variant carries its decoded strings inline (about 0.5 KiB): a
 /// request lives briefly on the stack, and there is no heap to box it on.
-#[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Request<'a> {
     /// `LOGIN <user> <password>`.
@@ -61,6 +64,23 @@ pub enum Request<'a> {
     Quit,
     /// `HELP`.
     Help,
+}
+
+impl core::fmt::Debug for Request<'_> {
+    /// Never shows a password.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Request::Login { user, .. } => f
+                .debug_struct("Login")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            Request::DictLogin(entry) => f.debug_tuple("DictLogin").field(entry).finish(),
+            Request::WhoAmI => f.write_str("WhoAmI"),
+            Request::Logout => f.write_str("Logout"),
+            Request::Quit => f.write_str("Quit"),
+            Request::Help => f.write_str("Help"),
+        }
+    }
 }
 
 /// Why a request could not be parsed.
@@ -87,7 +107,9 @@ pub fn parse(bytes: &[u8]) -> Result<Request<'_>, RequestError> {
     };
     let text = core::str::from_utf8(bytes).map_err(|_| RequestError::InvalidUtf8)?;
     match Form::of(first) {
-        Form::Dict => dict::parse(text).map(Request::DictLogin).map_err(RequestError::Dict),
+        Form::Dict => dict::parse(text)
+            .map(Request::DictLogin)
+            .map_err(RequestError::Dict),
         Form::Line => parse_line(text),
     }
 }
@@ -121,6 +143,11 @@ fn parse_line(text: &str) -> Result<Request<'_>, RequestError> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::format;
+    use std::string::String;
+
     use super::*;
 
     fn login(bytes: &[u8]) -> Option<(String, String)> {
@@ -133,8 +160,14 @@ mod tests {
 
     #[test]
     fn line_commands() {
-        assert_eq!(login(b"LOGIN alice s3cret"), Some(("alice".into(), "s3cret".into())));
-        assert_eq!(login(b"login  alice\ts3cret "), Some(("alice".into(), "s3cret".into())));
+        assert_eq!(
+            login(b"LOGIN alice s3cret"),
+            Some(("alice".into(), "s3cret".into()))
+        );
+        assert_eq!(
+            login(b"login  alice\ts3cret "),
+            Some(("alice".into(), "s3cret".into()))
+        );
         assert_eq!(
             login("LoGiN 张三 p@ss:w{r}d'".as_bytes()),
             Some(("张三".into(), "p@ss:w{r}d'".into()))
@@ -155,18 +188,38 @@ mod tests {
         }
         assert_eq!(parse(b"").err(), Some(RequestError::Empty));
         assert_eq!(parse(b" \t ").err(), Some(RequestError::Empty));
-        assert_eq!(parse(b"LOGIN a \xff").err(), Some(RequestError::InvalidUtf8));
+        assert_eq!(
+            parse(b"LOGIN a \xff").err(),
+            Some(RequestError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        for req in [&b"LOGIN alice s3cret"[..], b"{'alice': 's3cret'}"] {
+            let shown = format!("{:?}", parse(req).unwrap());
+            assert!(
+                shown.contains("alice") && !shown.contains("s3cret"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
     fn dict_form() {
-        assert_eq!(login("{'张三': '123'}".as_bytes()), Some(("张三".into(), "123".into())));
+        assert_eq!(
+            login("{'张三': '123'}".as_bytes()),
+            Some(("张三".into(), "123".into()))
+        );
         assert_eq!(login(b"  {'a': 'b'}"), Some(("a".into(), "b".into())));
         assert_eq!(
             parse(b"{'a': 1}").err(),
             Some(RequestError::Dict(DictError::ExpectedString))
         );
-        assert_eq!(parse(b"{'a': '\xff'}").err(), Some(RequestError::InvalidUtf8));
+        assert_eq!(
+            parse(b"{'a': '\xff'}").err(),
+            Some(RequestError::InvalidUtf8)
+        );
         assert_eq!(Form::of(b'{'), Form::Dict);
         assert_eq!(Form::of(b'L'), Form::Line);
     }

@@ -115,7 +115,10 @@ enum Framed {
 
 impl Reader {
     const fn new() -> Self {
-        Reader { buf: heapless::Vec::new(), state: ReadState::Between }
+        Reader {
+            buf: heapless::Vec::new(),
+            state: ReadState::Between,
+        }
     }
 
     fn feed(&mut self, b: u8) -> Framed {
@@ -243,7 +246,9 @@ impl Core {
                 debug!("login {}: malformed request", self.peer);
                 return self.finish_with(DICT_MALFORMED, out);
             }
-            (Form::Line, Err(RequestError::InvalidUtf8)) => return reply(out, "ERR invalid UTF-8\n"),
+            (Form::Line, Err(RequestError::InvalidUtf8)) => {
+                return reply(out, "ERR invalid UTF-8\n");
+            }
             (Form::Line, Err(RequestError::LoginUsage)) => {
                 return reply(out, "ERR usage: LOGIN <user> <password>\n");
             }
@@ -312,7 +317,13 @@ impl Core {
         let job = Pbkdf2Job::new(password, &record.salt, record.iterations);
         // `new` did the first iteration.
         cx.hash_budget = cx.hash_budget.saturating_sub(1);
-        self.pending = Some(Pending { job, expected: record.hash, known, form, user: name });
+        self.pending = Some(Pending {
+            job,
+            expected: record.hash,
+            known,
+            form,
+            user: name,
+        });
         self.work(cx, out);
     }
 
@@ -464,7 +475,6 @@ impl Protocol for LoginSession {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -601,7 +611,12 @@ mod tests {
     fn cheap() -> Bench {
         let salt = [7u8; 16];
         let hash = pbkdf2_sha256(b"pw", &salt, 3);
-        let records = std::vec![Record { user: "u", iterations: 3, salt, hash }];
+        let records = std::vec![Record {
+            user: "u",
+            iterations: 3,
+            salt,
+            hash
+        }];
         Bench::new(Store::new(std::vec::Vec::leak(records)))
     }
 
@@ -628,7 +643,12 @@ mod tests {
     #[test]
     fn unknown_user_costs_the_same_iterations_as_a_wrong_password() {
         let mut costs = Vec::new();
-        for req in ["{'张三': 'x'}", "{'nobody': 'x'}", "LOGIN 王八 x\n", "LOGIN nobody x\n"] {
+        for req in [
+            "{'张三': 'x'}",
+            "{'nobody': 'x'}",
+            "LOGIN 王八 x\n",
+            "LOGIN nobody x\n",
+        ] {
             let mut b = demo();
             b.send(req);
             costs.push(b.iterations);
@@ -648,7 +668,10 @@ mod tests {
     #[test]
     fn dict_ends_at_brace_and_leaves_the_rest_unread() {
         let mut b = demo();
-        assert_eq!(b.send("{'张三': '123'}\nLOGIN x y\n"), "{'张三': '123'}".len());
+        assert_eq!(
+            b.send("{'张三': '123'}\nLOGIN x y\n"),
+            "{'张三': '123'}".len()
+        );
         assert_eq!(b.said(), "登录成功!");
     }
 
@@ -735,7 +758,8 @@ mod tests {
     #[test]
     fn no_input_is_consumed_while_hashing() {
         let mut b = demo();
-        let n = b.with(|s, cx, now, out| s.recv(cx, now, "LOGIN 张三 123\nWHOAMI\n".as_bytes(), out));
+        let n =
+            b.with(|s, cx, now, out| s.recv(cx, now, "LOGIN 张三 123\nWHOAMI\n".as_bytes(), out));
         assert_eq!(n, "LOGIN 张三 123\n".len());
         assert_eq!(b.session.poll_at(), Some(b.now));
         assert_eq!(b.iterations, 16);
@@ -859,11 +883,17 @@ mod tests {
         }
         b.iterations = 0;
         b.send("LOGIN u pw\n");
-        assert_eq!(b.said(), "ERR locked out: too many failed logins, try again in 60 s\n");
+        assert_eq!(
+            b.said(),
+            "ERR locked out: too many failed logins, try again in 60 s\n"
+        );
         assert_eq!(b.iterations, 0);
         b.now += Duration::from_millis(30_500);
         b.send("LOGIN u pw\n");
-        assert_eq!(b.said(), "ERR locked out: too many failed logins, try again in 30 s\n");
+        assert_eq!(
+            b.said(),
+            "ERR locked out: too many failed logins, try again in 30 s\n"
+        );
         // The dict form from the same address is refused too.
         b.reconnect(b.peer);
         b.send("{'u': 'pw'}");
@@ -913,7 +943,10 @@ mod tests {
     fn a_failed_login_logs_out() {
         let mut b = cheap();
         b.send("LOGIN u pw\nLOGIN u bad\nWHOAMI\n");
-        assert_eq!(b.said(), "OK u\nERR invalid user name or password\nERR not logged in\n");
+        assert_eq!(
+            b.said(),
+            "OK u\nERR invalid user name or password\nERR not logged in\n"
+        );
     }
 
     #[test]

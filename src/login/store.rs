@@ -90,7 +90,12 @@ impl<'a> Store<'a> {
         };
         // The hash is never compared on its own: the session also requires
         // that the user was found. Zeros are not a plausible PBKDF2 output.
-        Record { user: "", iterations, salt: [0x5a; SALT_LEN], hash: [0; HASH_LEN] }
+        Record {
+            user: "",
+            iterations,
+            salt: [0x5a; SALT_LEN],
+            hash: [0; HASH_LEN],
+        }
     }
 
     /// All records, in order.
@@ -271,7 +276,12 @@ mod file {
                 return Err(ParseError::Iterations);
             }
             let hash = super::super::hash::pbkdf2_sha256(password.as_bytes(), &salt, iterations);
-            Ok(OwnedRecord { user: user.into(), iterations, salt, hash })
+            Ok(OwnedRecord {
+                user: user.into(),
+                iterations,
+                salt,
+                hash,
+            })
         }
 
         /// The borrowed form the store holds.
@@ -340,7 +350,12 @@ mod file {
         };
         let salt = parse_hex::<SALT_LEN>(salt).ok_or(ParseError::Salt)?;
         let hash = parse_hex::<HASH_LEN>(hash).ok_or(ParseError::Hash)?;
-        Ok(OwnedRecord { user: user.into(), iterations, salt, hash })
+        Ok(OwnedRecord {
+            user: user.into(),
+            iterations,
+            salt,
+            hash,
+        })
     }
 
     /// Writes `record` as one users-file line, without a line terminator.
@@ -375,6 +390,10 @@ mod file {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::format;
+
     use super::*;
 
     #[test]
@@ -418,7 +437,10 @@ mod tests {
     #[test]
     fn debug_hides_salt_and_hash() {
         let s = format!("{:?}", DEMO_RECORDS[0]);
-        assert!(s.contains("张三") && !s.contains("salt") && !s.contains("hash"), "{s}");
+        assert!(
+            s.contains("张三") && !s.contains("salt") && !s.contains("hash"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -433,7 +455,10 @@ mod tests {
         assert_eq!(validate_user("a:b"), Err(UserError::Colon));
         assert_eq!(validate_user("a\0b"), Err(UserError::Control));
         let long = "y".repeat(33);
-        let recs = [Record { user: &long, ..DEMO_RECORDS[0] }];
+        let recs = [Record {
+            user: &long,
+            ..DEMO_RECORDS[0]
+        }];
         assert!(Store::new(&recs).find(&long).is_none());
     }
 
@@ -471,7 +496,10 @@ mod tests {
                 OwnedRecord::from_password("a b", "x", 10, salt),
                 Err(ParseError::User(UserError::Whitespace))
             );
-            assert_eq!(OwnedRecord::from_password("a", "x", 0, salt), Err(ParseError::Iterations));
+            assert_eq!(
+                OwnedRecord::from_password("a", "x", 0, salt),
+                Err(ParseError::Iterations)
+            );
         }
 
         #[test]
@@ -481,23 +509,53 @@ mod tests {
             let ok = format!("u:pbkdf2-sha256:10:{salt}:{hash}");
             assert!(parse_line(&ok).is_ok());
             assert!(parse_line(&format!("  {ok}\r\n")).is_ok());
-            assert_eq!(parse_line(&format!("u:pbkdf2-sha256:10:{salt}:{}", "AB".repeat(32)))
-                .map(|r| r.hash), Ok([0xab; 32]));
+            assert_eq!(
+                parse_line(&format!("u:pbkdf2-sha256:10:{salt}:{}", "AB".repeat(32)))
+                    .map(|r| r.hash),
+                Ok([0xab; 32])
+            );
             let cases = [
                 ("", ParseError::FieldCount),
                 ("u:pbkdf2-sha256:10:00", ParseError::FieldCount),
                 (&*format!("{ok}:extra"), ParseError::FieldCount),
-                (&*format!(":pbkdf2-sha256:10:{salt}:{hash}"), ParseError::User(UserError::Empty)),
-                (&*format!("a b:pbkdf2-sha256:10:{salt}:{hash}"), ParseError::User(UserError::Whitespace)),
+                (
+                    &*format!(":pbkdf2-sha256:10:{salt}:{hash}"),
+                    ParseError::User(UserError::Empty),
+                ),
+                (
+                    &*format!("a b:pbkdf2-sha256:10:{salt}:{hash}"),
+                    ParseError::User(UserError::Whitespace),
+                ),
                 (&*format!("u:sha1:10:{salt}:{hash}"), ParseError::Scheme),
-                (&*format!("u:pbkdf2-sha256:0:{salt}:{hash}"), ParseError::Iterations),
-                (&*format!("u:pbkdf2-sha256:+10:{salt}:{hash}"), ParseError::Iterations),
-                (&*format!("u:pbkdf2-sha256:x:{salt}:{hash}"), ParseError::Iterations),
-                (&*format!("u:pbkdf2-sha256:99999999999:{salt}:{hash}"), ParseError::Iterations),
+                (
+                    &*format!("u:pbkdf2-sha256:0:{salt}:{hash}"),
+                    ParseError::Iterations,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:+10:{salt}:{hash}"),
+                    ParseError::Iterations,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:x:{salt}:{hash}"),
+                    ParseError::Iterations,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:99999999999:{salt}:{hash}"),
+                    ParseError::Iterations,
+                ),
                 (&*format!("u:pbkdf2-sha256:10:00:{hash}"), ParseError::Salt),
-                (&*format!("u:pbkdf2-sha256:10:{}:{hash}", "zz".repeat(16)), ParseError::Salt),
-                (&*format!("u:pbkdf2-sha256:10:{salt}:{}", "a".repeat(63)), ParseError::Hash),
-                (&*format!("u:pbkdf2-sha256:10:{salt}:{}", "é".repeat(32)), ParseError::Hash),
+                (
+                    &*format!("u:pbkdf2-sha256:10:{}:{hash}", "zz".repeat(16)),
+                    ParseError::Salt,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:10:{salt}:{}", "a".repeat(63)),
+                    ParseError::Hash,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:10:{salt}:{}", "é".repeat(32)),
+                    ParseError::Hash,
+                ),
             ];
             for (line, err) in cases {
                 assert_eq!(parse_line(line), Err(err), "{line}");

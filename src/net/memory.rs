@@ -1,7 +1,7 @@
 //! Where the sockets' memory comes from.
 //!
 //! The core never allocates. A board hands in static arrays sized at compile
-//! time from its [`Config`] ([`StaticMemory`], `static_memory!`); the host
+//! time from its [`Config`](crate::Config) ([`StaticMemory`], `static_memory!`); the host
 //! uses [`HostMemory`], which owns `Vec`s sized at run time. Either way the
 //! node gets one [`Memory`] and carves the socket buffers out of it.
 
@@ -9,6 +9,7 @@ use managed::ManagedSlice;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::udp::PacketMetadata;
 
+#[cfg(feature = "std")]
 use crate::config::Config;
 use crate::net::tcp_slot::TcpSlot;
 

@@ -19,8 +19,8 @@ pub mod node;
 pub mod tcp_slot;
 pub mod udp;
 
-pub use memory::{Memory, StaticMemory};
 #[cfg(feature = "std")]
 pub use memory::HostMemory;
+pub use memory::{Memory, StaticMemory};
 pub use node::{NetConfig, Node, OperatorError, SetupError, Usage};
 pub use tcp_slot::{Service, TcpSlot};

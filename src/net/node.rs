@@ -57,8 +57,15 @@ pub enum SetupError {
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SetupError::NotEnoughMemory { part, needed, given } => {
-                write!(f, "not enough memory for {part}: need {needed}, got {given}")
+            SetupError::NotEnoughMemory {
+                part,
+                needed,
+                given,
+            } => {
+                write!(
+                    f,
+                    "not enough memory for {part}: need {needed}, got {given}"
+                )
             }
             SetupError::EmptyBuffer => f.write_str("socket buffer sizes must not be zero"),
         }
@@ -163,7 +170,8 @@ impl<'a, R: Responder> Node<'a, R> {
             for _ in 0..count {
                 let rx = take(&mut bytes, b.tcp_rx);
                 let tx = take(&mut bytes, b.tcp_tx);
-                let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+                let mut socket =
+                    tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
                 // Replies are whole messages written at once; Nagle would only
                 // delay the chat's and login's small answers.
                 socket.set_nagle_enabled(false);
@@ -196,8 +204,10 @@ impl<'a, R: Responder> Node<'a, R> {
             hotline: add_udp(ports.hotline),
         };
 
-        info!("node up at {}: echo tcp/udp {} {}, login {}, chat {}, hotline {}",
-            net.ip, ports.tcp_echo[0], ports.tcp_echo[1], ports.login, ports.chat, ports.hotline);
+        info!(
+            "node up at {}: echo tcp/udp {} {}, login {}, chat {}, hotline {}",
+            net.ip, ports.tcp_echo[0], ports.tcp_echo[1], ports.login, ports.chat, ports.hotline
+        );
         Ok(Node {
             iface,
             sockets,
@@ -234,7 +244,9 @@ impl<'a, R: Responder> Node<'a, R> {
     /// example while a password hash is being computed in slices).
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
         let net = self.iface.poll_delay(now, &self.sockets);
-        let app = self.next_deadline().map(|at| if at > now { at - now } else { Duration::ZERO });
+        let app = self
+            .next_deadline()
+            .map(|at| if at > now { at - now } else { Duration::ZERO });
         match (net, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -245,12 +257,15 @@ impl<'a, R: Responder> Node<'a, R> {
     pub fn operator_reply(&mut self, id: SessionId, text: &str) -> Result<(), OperatorError> {
         match id.transport {
             Transport::Tcp => {
-                let slot = self.slots.get_mut(usize::from(id.index)).ok_or(OperatorError::NoSuchSession)?;
+                let slot = self
+                    .slots
+                    .get_mut(usize::from(id.index))
+                    .ok_or(OperatorError::NoSuchSession)?;
                 match slot.conn.as_mut() {
                     Some(conn) => match &mut conn.proto {
-                        Proto::Chat(chat) if chat.id() == id => {
-                            chat.operator_reply(text, &mut conn.out).map_err(|NotYourTurn| OperatorError::NotYourTurn)
-                        }
+                        Proto::Chat(chat) if chat.id() == id => chat
+                            .operator_reply(text, &mut conn.out)
+                            .map_err(|NotYourTurn| OperatorError::NotYourTurn),
                         _ => Err(OperatorError::NoSuchSession),
                     },
                     None => Err(OperatorError::NoSuchSession),
@@ -296,7 +311,17 @@ impl<'a, R: Responder> Node<'a, R> {
     }
 
     fn poll_services(&mut self, now: Instant, hash_budget: &mut u32) -> bool {
-        let Node { sockets, slots, udp: handles, hotline, lockout, store, responder, config, .. } = self;
+        let Node {
+            sockets,
+            slots,
+            udp: handles,
+            hotline,
+            lockout,
+            store,
+            responder,
+            config,
+            ..
+        } = self;
         let mut cx = Shared {
             limits: &config.limits,
             store,
@@ -314,19 +339,40 @@ impl<'a, R: Responder> Node<'a, R> {
             any |= services::echo(sockets.get_mut::<udp::Socket>(handle));
         }
         let socket = sockets.get_mut::<udp::Socket>(handles.hotline);
-        any |= services::hotline(socket, hotline, cx.responder, now, config.limits.hotline_idle);
+        any |= services::hotline(
+            socket,
+            hotline,
+            cx.responder,
+            now,
+            config.limits.hotline_idle,
+        );
         any
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let idle = self.config.limits.idle_timeout;
-        let tcp = self.slots.iter().filter_map(|s| s.conn.as_ref()?.poll_at(idle));
-        tcp.chain(self.hotline.poll_at(self.config.limits.hotline_idle)).min()
+        let (idle, peer) = (
+            self.config.limits.idle_timeout,
+            self.config.limits.peer_timeout,
+        );
+        let tcp = self
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref()?.poll_at(idle, peer));
+        tcp.chain(self.hotline.poll_at(self.config.limits.hotline_idle))
+            .min()
     }
 }
 
 fn check(part: &'static str, needed: usize, given: usize) -> Result<(), SetupError> {
-    if given < needed { Err(SetupError::NotEnoughMemory { part, needed, given }) } else { Ok(()) }
+    if given < needed {
+        Err(SetupError::NotEnoughMemory {
+            part,
+            needed,
+            given,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 /// Splits the first `n` entries off `rest`. The caller checked the total

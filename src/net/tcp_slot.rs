@@ -13,7 +13,7 @@
 //! RST: client `N + 1` is refused at once, and the others carry on.
 
 use smoltcp::socket::tcp::{self, State};
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::chat::ChatSession;
@@ -51,8 +51,10 @@ pub(crate) struct Conn {
     last_rx: Instant,
     /// The client closed its sending half (FIN seen and handled).
     fin_seen: bool,
-    /// We called `close()`; waiting for the socket to finish closing.
-    closing: bool,
+    /// When we called `close()`, if we did: the socket is finishing its
+    /// close. A peer that never sends its FIN would hold the socket in
+    /// FIN-WAIT-2 forever, so after `Limits::peer_timeout` it is aborted.
+    closed_at: Option<Instant>,
     /// The idle timeout has fired.
     idle_fired: bool,
 }
@@ -74,8 +76,13 @@ pub struct TcpSlot {
 
 impl TcpSlot {
     /// An unassigned slot, for static arrays.
-    pub const EMPTY: TcpSlot =
-        TcpSlot { handle: None, service: Service::Echo, port: 0, generation: 0, conn: None };
+    pub const EMPTY: TcpSlot = TcpSlot {
+        handle: None,
+        service: Service::Echo,
+        port: 0,
+        generation: 0,
+        conn: None,
+    };
 
     /// Whether a connection is in progress.
     pub fn busy(&self) -> bool {
@@ -96,7 +103,7 @@ impl TcpSlot {
             return self.accept(index, socket, cx, now);
         };
         if matches!(state, State::Closed | State::TimeWait) {
-            if !conn.fin_seen && !conn.closing {
+            if !conn.fin_seen && conn.closed_at.is_none() {
                 warn!("tcp {}: connection from {} reset", self.port, conn.peer);
             } else {
                 debug!("tcp {}: connection from {} closed", self.port, conn.peer);
@@ -113,12 +120,20 @@ impl TcpSlot {
 
     /// Opens a session once a client has connected, or re-listens a socket
     /// whose last connection is over.
-    fn accept(&mut self, index: usize, socket: &mut tcp::Socket, cx: &mut Shared<'_, '_>, now: Instant) -> bool {
+    fn accept(
+        &mut self,
+        index: usize,
+        socket: &mut tcp::Socket,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+    ) -> bool {
         match socket.state() {
             State::Listen | State::SynReceived | State::SynSent => false,
             State::Closed | State::TimeWait => self.listen(socket),
             _ => {
-                let Some(peer) = socket.remote_endpoint() else { return false };
+                let Some(peer) = socket.remote_endpoint() else {
+                    return false;
+                };
                 self.generation = self.generation.wrapping_add(1);
                 socket.set_timeout(Some(cx.limits.peer_timeout));
                 let proto = match self.service {
@@ -138,7 +153,7 @@ impl TcpSlot {
                     peer,
                     last_rx: now,
                     fin_seen: false,
-                    closing: false,
+                    closed_at: None,
                     idle_fired: false,
                 };
                 conn.proto.open(cx, now, peer.addr, &mut conn.out);
@@ -179,7 +194,11 @@ impl Conn {
                 moved |= n > 0;
             }
 
-            if self.out.is_empty() && !self.closing && !self.proto.finished() && socket.can_recv() {
+            if self.out.is_empty()
+                && self.closed_at.is_none()
+                && !self.proto.finished()
+                && socket.can_recv()
+            {
                 let (proto, out) = (&mut self.proto, &mut self.out);
                 let n = socket.recv(|data| {
                     let n = proto.recv(cx, now, data, out);
@@ -197,7 +216,7 @@ impl Conn {
                 moved = true;
             }
 
-            if self.out.is_empty() && !self.closing {
+            if self.out.is_empty() && self.closed_at.is_none() {
                 self.proto.poll(cx, now, &mut self.out);
                 moved |= !self.out.is_empty();
             }
@@ -208,24 +227,43 @@ impl Conn {
             }
         }
 
-        if !self.closing && !self.idle_fired && now >= self.last_rx + cx.limits.idle_timeout {
+        if self.closed_at.is_none()
+            && !self.idle_fired
+            && now >= self.last_rx + cx.limits.idle_timeout
+        {
             info!("tcp: {} idle, closing", self.peer);
             self.idle_fired = true;
             self.proto.idle(&mut self.out);
             any = true;
         }
 
-        if !self.closing && self.out.is_empty() && (self.proto.finished() || self.idle_fired) {
-            socket.close();
-            self.closing = true;
-            any = true;
+        match self.closed_at {
+            None if self.out.is_empty() && (self.proto.finished() || self.idle_fired) => {
+                socket.close();
+                self.closed_at = Some(now);
+                any = true;
+            }
+            Some(at) if now >= at + cx.limits.peer_timeout => {
+                info!("tcp: {} never finished closing, aborted", self.peer);
+                socket.abort();
+                any = true;
+            }
+            _ => {}
         }
         any
     }
 
     /// The earliest time this connection needs a poll.
-    pub(crate) fn poll_at(&self, idle_timeout: smoltcp::time::Duration) -> Option<Instant> {
-        let idle = (!self.closing && !self.idle_fired).then(|| self.last_rx + idle_timeout);
+    pub(crate) fn poll_at(
+        &self,
+        idle_timeout: Duration,
+        peer_timeout: Duration,
+    ) -> Option<Instant> {
+        let idle = match self.closed_at {
+            Some(at) => Some(at + peer_timeout),
+            None if !self.idle_fired => Some(self.last_rx + idle_timeout),
+            None => None,
+        };
         match (self.proto.poll_at(), idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -241,7 +279,10 @@ const ROUNDS: usize = 64;
 /// The client sent FIN and everything before it has been read.
 fn peer_finished(socket: &tcp::Socket) -> bool {
     !socket.can_recv()
-        && matches!(socket.state(), State::CloseWait | State::LastAck | State::Closing | State::TimeWait)
+        && matches!(
+            socket.state(),
+            State::CloseWait | State::LastAck | State::Closing | State::TimeWait
+        )
 }
 
 impl Proto {
@@ -253,10 +294,22 @@ impl Proto {
         }
     }
 
-    fn open(&mut self, cx: &mut Shared<'_, '_>, now: Instant, peer: smoltcp::wire::IpAddress, out: &mut Outbox) {
+    fn open(
+        &mut self,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+        peer: smoltcp::wire::IpAddress,
+        out: &mut Outbox,
+    ) {
         self.as_protocol().open(cx, now, peer, out)
     }
-    fn recv(&mut self, cx: &mut Shared<'_, '_>, now: Instant, data: &[u8], out: &mut Outbox) -> usize {
+    fn recv(
+        &mut self,
+        cx: &mut Shared<'_, '_>,
+        now: Instant,
+        data: &[u8],
+        out: &mut Outbox,
+    ) -> usize {
         self.as_protocol().recv(cx, now, data, out)
     }
     fn peer_closed(&mut self, cx: &mut Shared<'_, '_>, now: Instant, out: &mut Outbox) {

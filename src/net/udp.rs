@@ -23,7 +23,10 @@ pub(crate) fn echo(socket: &mut udp::Socket) -> bool {
         match socket.recv_slice(&mut buf) {
             Ok((n, meta)) => {
                 if socket.send_slice(&buf[..n], meta.endpoint).is_err() {
-                    warn!("udp echo: reply to {} dropped, send buffer full", meta.endpoint);
+                    warn!(
+                        "udp echo: reply to {} dropped, send buffer full",
+                        meta.endpoint
+                    );
                 }
                 any = true;
             }

@@ -87,7 +87,10 @@ impl Hub {
     pub fn add_port(&self) -> Port {
         let mut inner = self.inner.borrow_mut();
         inner.queues.push(VecDeque::new());
-        Port { inner: self.inner.clone(), id: inner.queues.len() - 1 }
+        Port {
+            inner: self.inner.clone(),
+            id: inner.queues.len() - 1,
+        }
     }
 
     /// Changes the link faults from now on.
@@ -154,7 +157,9 @@ impl Inner {
             self.macs.push((src, from));
         }
         let dst = &frame[0..6];
-        let known = (dst[0] & 1 == 0).then(|| self.macs.iter().find(|(m, _)| m == dst).map(|&(_, p)| p)).flatten();
+        let known = (dst[0] & 1 == 0)
+            .then(|| self.macs.iter().find(|(m, _)| m == dst).map(|&(_, p)| p))
+            .flatten();
         let targets: Vec<usize> = match known {
             Some(p) => vec![p],
             None => (0..self.queues.len()).filter(|&p| p != from).collect(),

@@ -33,8 +33,10 @@ impl<W: Write> PcapFile<W> {
     pub fn frame(&mut self, at: Instant, frame: &[u8]) -> io::Result<()> {
         let micros = at.total_micros().max(0) as u64;
         let len = frame.len() as u32;
-        self.out.write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
-        self.out.write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((micros / 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((micros % 1_000_000) as u32).to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(frame)
@@ -53,12 +55,21 @@ mod tests {
     #[test]
     fn header_and_record_layout() {
         let mut p = PcapFile::new(Vec::new()).unwrap();
-        p.frame(Instant::from_micros(1_500_000), &[0xaa; 60]).unwrap();
+        p.frame(Instant::from_micros(1_500_000), &[0xaa; 60])
+            .unwrap();
         let bytes = p.out;
         assert_eq!(bytes.len(), 24 + 16 + 60);
         assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
         assert_eq!(u32::from_le_bytes(bytes[20..24].try_into().unwrap()), 1);
-        assert_eq!(u32::from_le_bytes(bytes[24..28].try_into().unwrap()), 1, "seconds");
-        assert_eq!(u32::from_le_bytes(bytes[28..32].try_into().unwrap()), 500_000, "micros");
+        assert_eq!(
+            u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
+            1,
+            "seconds"
+        );
+        assert_eq!(
+            u32::from_le_bytes(bytes[28..32].try_into().unwrap()),
+            500_000,
+            "micros"
+        );
     }
 }

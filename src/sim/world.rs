@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
+};
 
 use crate::chat::{AutoResponder, Responder};
 use crate::config::Config;
@@ -93,7 +95,13 @@ impl<'a> World<'a, AutoResponder> {
     /// A world whose device runs `config` with the demo users and the
     /// auto-responder.
     pub fn new(config: &Config, memory: &'a mut HostMemory, seed: u64) -> Result<Self, SetupError> {
-        World::with(config, memory, &crate::login::store::DEMO, AutoResponder::new(), seed)
+        World::with(
+            config,
+            memory,
+            &crate::login::store::DEMO,
+            AutoResponder::new(),
+            seed,
+        )
     }
 }
 
@@ -117,16 +125,46 @@ impl<'a, R: Responder> World<'a, R> {
             gateway: None,
             random_seed: seed,
         };
-        let server = Node::new(config, &net, &mut server_port, memory.memory(), store, responder, Instant::ZERO)?;
-        Ok(World { hub, now: Instant::ZERO, server, server_port, config: *config, store, net, clients: Vec::new(), seed })
+        let server = Node::new(
+            config,
+            &net,
+            &mut server_port,
+            memory.memory(),
+            store,
+            responder,
+            Instant::ZERO,
+        )?;
+        Ok(World {
+            hub,
+            now: Instant::ZERO,
+            server,
+            server_port,
+            config: *config,
+            store,
+            net,
+            clients: Vec::new(),
+            seed,
+        })
     }
 
     /// Replaces the device with a freshly booted one on the same address and
     /// ports, as when the simulator restarts. Clients' connections to the
     /// old device are gone (their next segment is answered with a RST).
-    pub fn restart_server(&mut self, memory: &'a mut HostMemory, responder: R) -> Result<(), SetupError> {
+    pub fn restart_server(
+        &mut self,
+        memory: &'a mut HostMemory,
+        responder: R,
+    ) -> Result<(), SetupError> {
         self.net.random_seed = self.net.random_seed.wrapping_add(1);
-        self.server = Node::new(&self.config, &self.net, &mut self.server_port, memory.memory(), self.store, responder, self.now)?;
+        self.server = Node::new(
+            &self.config,
+            &self.net,
+            &mut self.server_port,
+            memory.memory(),
+            self.store,
+            responder,
+            self.now,
+        )?;
         Ok(())
     }
 
@@ -161,7 +199,13 @@ impl<'a, R: Responder> World<'a, R> {
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(IpAddress::v4(192, 168, 69, 100 + n as u8), 24));
         });
-        self.clients.push(Client { iface, sockets: SocketSet::new(Vec::new()), port, next_port: 49152, inbox: HashMap::new() });
+        self.clients.push(Client {
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            port,
+            next_port: 49152,
+            inbox: HashMap::new(),
+        });
         ClientId(n)
     }
 
@@ -215,7 +259,9 @@ impl<'a, R: Responder> World<'a, R> {
     }
 
     fn tcp(&mut self, conn: Conn) -> &mut tcp::Socket<'static> {
-        self.clients[conn.client].sockets.get_mut::<tcp::Socket>(conn.handle)
+        self.clients[conn.client]
+            .sockets
+            .get_mut::<tcp::Socket>(conn.handle)
     }
 
     /// Opens a TCP connection from `client` to the device's `port`.
@@ -228,9 +274,16 @@ impl<'a, R: Responder> World<'a, R> {
         let local = c.next_port;
         c.next_port = if local == u16::MAX { 49152 } else { local + 1 };
         socket
-            .connect(c.iface.context(), IpEndpoint::new(Self::SERVER_IP.into(), port), local)
+            .connect(
+                c.iface.context(),
+                IpEndpoint::new(Self::SERVER_IP.into(), port),
+                local,
+            )
             .map_err(|_| SimError::Refused)?;
-        let conn = Conn { client: client.0, handle: c.sockets.add(socket) };
+        let conn = Conn {
+            client: client.0,
+            handle: c.sockets.add(socket),
+        };
         self.run_until(Duration::from_secs(10), "the TCP handshake", |w| {
             let s = w.tcp(conn);
             s.state() != tcp::State::SynSent
@@ -254,7 +307,11 @@ impl<'a, R: Responder> World<'a, R> {
             sent += s.send_slice(&data[sent..]).unwrap_or(0);
             sent == data.len()
         })?;
-        if sent < data.len() { Err(SimError::Closed(Vec::new())) } else { Ok(()) }
+        if sent < data.len() {
+            Err(SimError::Closed(Vec::new()))
+        } else {
+            Ok(())
+        }
     }
 
     /// Moves whatever the socket received into the inbox. Returns whether
@@ -281,7 +338,10 @@ impl<'a, R: Responder> World<'a, R> {
     /// Everything received so far, without stepping.
     pub fn read_available(&mut self, conn: Conn) -> Vec<u8> {
         self.pull(conn);
-        self.clients[conn.client].inbox.remove(&conn.handle).unwrap_or_default()
+        self.clients[conn.client]
+            .inbox
+            .remove(&conn.handle)
+            .unwrap_or_default()
     }
 
     /// Receives until `done(bytes so far)` holds, and returns those bytes.
@@ -294,9 +354,18 @@ impl<'a, R: Responder> World<'a, R> {
         let mut closed = false;
         let r = self.run_until(timeout, "a reply", |w| {
             closed = w.pull(conn);
-            closed || done(w.clients[conn.client].inbox.get(&conn.handle).map_or(&[][..], |v| v))
+            closed
+                || done(
+                    w.clients[conn.client]
+                        .inbox
+                        .get(&conn.handle)
+                        .map_or(&[][..], |v| v),
+                )
         });
-        let got = self.clients[conn.client].inbox.remove(&conn.handle).unwrap_or_default();
+        let got = self.clients[conn.client]
+            .inbox
+            .remove(&conn.handle)
+            .unwrap_or_default();
         r?;
         if done(&got) {
             Ok(got)
@@ -321,13 +390,21 @@ impl<'a, R: Responder> World<'a, R> {
             w.pull(conn);
             w.now >= end
         });
-        self.clients[conn.client].inbox.remove(&conn.handle).unwrap_or_default()
+        self.clients[conn.client]
+            .inbox
+            .remove(&conn.handle)
+            .unwrap_or_default()
     }
 
     /// Sends `data` and receives as many bytes back, concurrently, as an
     /// echo client must (a client that only writes would stall on flow
     /// control once the echo fills its receive window).
-    pub fn echo_exchange(&mut self, conn: Conn, data: &[u8], timeout: Duration) -> Result<Vec<u8>, SimError> {
+    pub fn echo_exchange(
+        &mut self,
+        conn: Conn,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, SimError> {
         let mut sent = 0;
         let r = self.run_until(timeout, "the echo", |w| {
             let closed = w.pull(conn);
@@ -335,18 +412,33 @@ impl<'a, R: Responder> World<'a, R> {
             if sent < data.len() && s.can_send() {
                 sent += s.send_slice(&data[sent..]).unwrap_or(0);
             }
-            closed || w.clients[conn.client].inbox.get(&conn.handle).map_or(0, Vec::len) >= data.len()
+            closed
+                || w.clients[conn.client]
+                    .inbox
+                    .get(&conn.handle)
+                    .map_or(0, Vec::len)
+                    >= data.len()
         });
-        let got = self.clients[conn.client].inbox.remove(&conn.handle).unwrap_or_default();
+        let got = self.clients[conn.client]
+            .inbox
+            .remove(&conn.handle)
+            .unwrap_or_default();
         r?;
-        if got.len() >= data.len() { Ok(got) } else { Err(SimError::Closed(got)) }
+        if got.len() >= data.len() {
+            Ok(got)
+        } else {
+            Err(SimError::Closed(got))
+        }
     }
 
     /// Waits until the device closes the connection (FIN) and returns what
     /// arrived before it.
     pub fn wait_closed(&mut self, conn: Conn, timeout: Duration) -> Result<Vec<u8>, SimError> {
         let r = self.run_until(timeout, "the server to close", |w| w.pull(conn));
-        let got = self.clients[conn.client].inbox.remove(&conn.handle).unwrap_or_default();
+        let got = self.clients[conn.client]
+            .inbox
+            .remove(&conn.handle)
+            .unwrap_or_default();
         r.map(|()| got)
     }
 
@@ -369,18 +461,25 @@ impl<'a, R: Responder> World<'a, R> {
     /// Opens a UDP socket on `client`.
     pub fn udp_bind(&mut self, client: ClientId) -> UdpConn {
         let c = &mut self.clients[client.0];
-        let buffer = || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 16], vec![0; 16 * 1536]);
+        let buffer =
+            || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 16], vec![0; 16 * 1536]);
         let mut socket = udp::Socket::new(buffer(), buffer());
         let local = c.next_port;
         c.next_port += 1;
         let _ = socket.bind(local);
-        UdpConn { client: client.0, handle: c.sockets.add(socket) }
+        UdpConn {
+            client: client.0,
+            handle: c.sockets.add(socket),
+        }
     }
 
     /// Sends one datagram to the device's `port`.
     pub fn udp_send(&mut self, u: UdpConn, port: u16, data: &[u8]) -> Result<(), SimError> {
-        let s = self.clients[u.client].sockets.get_mut::<udp::Socket>(u.handle);
-        s.send_slice(data, IpEndpoint::new(Self::SERVER_IP.into(), port)).map_err(|_| SimError::Closed(Vec::new()))
+        let s = self.clients[u.client]
+            .sockets
+            .get_mut::<udp::Socket>(u.handle);
+        s.send_slice(data, IpEndpoint::new(Self::SERVER_IP.into(), port))
+            .map_err(|_| SimError::Closed(Vec::new()))
     }
 
     /// Receives one datagram.
