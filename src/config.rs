@@ -125,6 +125,9 @@ pub struct MemoryNeeds {
 /// Number of UDP sockets: two echo ports and the hotline.
 pub const UDP_SOCKETS: usize = 3;
 
+/// Sockets that are not services: the DHCP client, with feature `dhcp`.
+pub const EXTRA_SOCKETS: usize = cfg!(feature = "dhcp") as usize;
+
 impl Config {
     /// Defaults for a host: the tutorial's ports, 8 clients per TCP port and
     /// 64 KiB TCP buffers.
@@ -171,7 +174,7 @@ impl Config {
         let tcp = self.tcp_sockets();
         let b = &self.buffers;
         MemoryNeeds {
-            sockets: tcp + UDP_SOCKETS,
+            sockets: tcp + UDP_SOCKETS + EXTRA_SOCKETS,
             tcp_slots: tcp,
             udp_meta: UDP_SOCKETS * 2 * b.udp_packets,
             bytes: tcp * (b.tcp_rx + b.tcp_tx) + UDP_SOCKETS * 2 * b.udp_payload,

@@ -13,7 +13,10 @@
 //! - [`tcp_slot`]: one TCP socket of a pool: accept, feed, flush, close,
 //!   re-listen.
 //! - [`udp`]: UDP echo and the hotline.
+//! - `dhcp` (feature `dhcp`): DHCP with a static fallback.
 
+#[cfg(feature = "dhcp")]
+mod dhcp;
 pub mod memory;
 pub mod node;
 pub mod tcp_slot;

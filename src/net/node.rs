@@ -28,7 +28,8 @@ use crate::session::{SessionId, Shared, Transport};
 pub struct NetConfig {
     /// The Ethernet address.
     pub mac: EthernetAddress,
-    /// The IPv4 address and prefix.
+    /// The IPv4 address and prefix. With feature `dhcp`, the fallback used
+    /// when no DHCP lease arrives.
     pub ip: Ipv4Cidr,
     /// The default gateway. Boards leave it `None`, so the firmware can
     /// only ever answer hosts on its own LAN.
@@ -119,6 +120,8 @@ pub struct Node<'a, R: Responder = AutoResponder> {
     store: &'a Store<'a>,
     responder: R,
     config: Config,
+    #[cfg(feature = "dhcp")]
+    dhcp: super::dhcp::Dhcp,
 }
 
 impl<'a, R: Responder> Node<'a, R> {
@@ -145,15 +148,19 @@ impl<'a, R: Responder> Node<'a, R> {
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(net.mac));
         iface_config.random_seed = net.random_seed;
         let mut iface = Interface::new(iface_config, device, now);
-        iface.update_ip_addrs(|addrs| {
-            // One address on a fresh interface always fits.
-            let _ = addrs.push(IpCidr::Ipv4(net.ip));
-        });
+        if !cfg!(feature = "dhcp") {
+            iface.update_ip_addrs(|addrs| {
+                // One address on a fresh interface always fits.
+                let _ = addrs.push(IpCidr::Ipv4(net.ip));
+            });
+        }
         if let Some(gw) = net.gateway {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
         }
 
         let mut sockets = SocketSet::new(memory.sockets);
+        #[cfg(feature = "dhcp")]
+        let dhcp = super::dhcp::Dhcp::new(&mut sockets, net.ip, now);
         let mut bytes: &'a mut [u8] = memory.bytes;
         let mut meta: &'a mut [udp::PacketMetadata] = memory.udp_meta;
 
@@ -218,6 +225,8 @@ impl<'a, R: Responder> Node<'a, R> {
             store,
             responder,
             config: *config,
+            #[cfg(feature = "dhcp")]
+            dhcp,
         })
     }
 
@@ -230,6 +239,10 @@ impl<'a, R: Responder> Node<'a, R> {
         let mut hash_budget = self.config.limits.hash_iterations_per_poll;
         for _ in 0..4 {
             any |= self.iface.poll(now, device, &mut self.sockets) != PollResult::None;
+            #[cfg(feature = "dhcp")]
+            {
+                any |= self.dhcp.poll(&mut self.iface, &mut self.sockets, now);
+            }
             let app = self.poll_services(now, &mut hash_budget);
             any |= app;
             if !app {
@@ -358,8 +371,10 @@ impl<'a, R: Responder> Node<'a, R> {
             .slots
             .iter()
             .filter_map(|s| s.conn.as_ref()?.poll_at(idle, peer));
-        tcp.chain(self.hotline.poll_at(self.config.limits.hotline_idle))
-            .min()
+        let others = self.hotline.poll_at(self.config.limits.hotline_idle);
+        #[cfg(feature = "dhcp")]
+        let others = others.into_iter().chain(self.dhcp.poll_at());
+        tcp.chain(others).min()
     }
 }
 
