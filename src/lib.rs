@@ -42,6 +42,8 @@
 //! socket buffers come from memory the caller hands in ([`net::Memory`]).
 
 #![cfg_attr(not(feature = "std"), no_std)]
+// The only `unsafe` is the in-place initialisation of a board's static
+// memory (`net::memory`), allowed there alone.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

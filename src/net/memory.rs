@@ -5,6 +5,8 @@
 //! uses [`HostMemory`], which owns `Vec`s sized at run time. Either way the
 //! node gets one [`Memory`] and carves the socket buffers out of it.
 
+use core::mem::MaybeUninit;
+
 use managed::ManagedSlice;
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::udp::PacketMetadata;
@@ -30,48 +32,63 @@ pub struct Memory<'a> {
 /// so it lands in `.bss` and is never built on the stack), and name the
 /// type with [`static_memory!`](crate::static_memory) so its sizes follow
 /// the board's `Config`.
+///
+/// The socket storage, slots and metadata start *uninitialised* and are
+/// filled in by [`StaticMemory::memory`]. Their "empty" values are not all
+/// zero bytes, so const-initialising them would put the whole struct in
+/// `.data`: tens of KiB of flash holding a copy of nothing.
 pub struct StaticMemory<
     const SOCKETS: usize,
     const SLOTS: usize,
     const META: usize,
     const BYTES: usize,
 > {
-    sockets: [SocketStorage<'static>; SOCKETS],
-    slots: [TcpSlot; SLOTS],
-    meta: [PacketMetadata; META],
+    sockets: MaybeUninit<[SocketStorage<'static>; SOCKETS]>,
+    slots: MaybeUninit<[TcpSlot; SLOTS]>,
+    meta: MaybeUninit<[PacketMetadata; META]>,
     bytes: [u8; BYTES],
 }
 
 impl<const SOCKETS: usize, const SLOTS: usize, const META: usize, const BYTES: usize>
     StaticMemory<SOCKETS, SLOTS, META, BYTES>
 {
-    /// All-empty memory; `const` so it can initialise a `static`.
+    /// Uninitialised tables and zeroed buffers; `const` so it can
+    /// initialise a `static` that lives in `.bss`.
     pub const fn new() -> Self {
         StaticMemory {
-            sockets: [SocketStorage::EMPTY; SOCKETS],
-            slots: [TcpSlot::EMPTY; SLOTS],
-            meta: [PacketMetadata::EMPTY; META],
+            sockets: MaybeUninit::uninit(),
+            slots: MaybeUninit::uninit(),
+            meta: MaybeUninit::uninit(),
             bytes: [0; BYTES],
         }
     }
 
-    /// Lends the whole memory to a node for the rest of the program.
+    /// Fills the tables with empty entries and lends the whole memory to a
+    /// node for the rest of the program. Taking `&'static mut self` means
+    /// it can run only once per static.
     pub fn memory(&'static mut self) -> Memory<'static> {
         Memory {
-            sockets: ManagedSlice::Borrowed(&mut self.sockets[..]),
-            tcp_slots: &mut self.slots,
-            udp_meta: &mut self.meta,
+            sockets: ManagedSlice::Borrowed(fill(&mut self.sockets, || SocketStorage::EMPTY)),
+            tcp_slots: fill(&mut self.slots, || TcpSlot::EMPTY),
+            udp_meta: fill(&mut self.meta, || PacketMetadata::EMPTY),
             bytes: &mut self.bytes,
         }
     }
 }
 
-impl<const SOCKETS: usize, const SLOTS: usize, const META: usize, const BYTES: usize> Default
-    for StaticMemory<SOCKETS, SLOTS, META, BYTES>
-{
-    fn default() -> Self {
-        Self::new()
+/// Writes `make()` into every element of an uninitialised array and returns
+/// it initialised.
+#[allow(unsafe_code)]
+fn fill<T, const N: usize>(array: &mut MaybeUninit<[T; N]>, make: impl Fn() -> T) -> &mut [T] {
+    let first = array.as_mut_ptr().cast::<T>();
+    for i in 0..N {
+        // SAFETY: `i < N`, so `first.add(i)` stays inside the array, which
+        // `array` borrows exclusively. `write` does not drop the old,
+        // uninitialised value.
+        unsafe { first.add(i).write(make()) };
     }
+    // SAFETY: every element was written just above.
+    unsafe { array.assume_init_mut() }
 }
 
 /// The [`StaticMemory`] type that fits a `const` [`Config`]:
@@ -123,5 +140,80 @@ impl HostMemory {
             udp_meta: &mut self.meta,
             bytes: &mut self.bytes,
         }
+    }
+}
+
+impl<const SOCKETS: usize, const SLOTS: usize, const META: usize, const BYTES: usize> Default
+    for StaticMemory<SOCKETS, SLOTS, META, BYTES>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::Hub;
+
+    const CONFIG: Config = Config::SMALL;
+    type Mem = crate::static_memory!(CONFIG);
+
+    #[test]
+    fn static_memory_fits_its_config_and_builds_a_node() {
+        let mem: &'static mut Mem = Box::leak(Box::new(Mem::new()));
+        let memory = mem.memory();
+        let needs = CONFIG.memory_needs();
+        assert_eq!(memory.sockets.len(), needs.sockets);
+        assert_eq!(memory.tcp_slots.len(), needs.tcp_slots);
+        assert!(memory.tcp_slots.iter().all(|s| !s.busy()));
+        let net = crate::NetConfig {
+            mac: smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 9]),
+            ip: smoltcp::wire::Ipv4Cidr::new(smoltcp::wire::Ipv4Address::new(10, 0, 2, 15), 24),
+            gateway: None,
+            random_seed: 1,
+        };
+        let mut port = Hub::new(1).add_port();
+        let store = crate::login::store::DEMO;
+        let node = crate::Node::new(
+            &CONFIG,
+            &net,
+            &mut port,
+            memory,
+            Box::leak(Box::new(store)),
+            crate::chat::AutoResponder::new(),
+            smoltcp::time::Instant::ZERO,
+        );
+        assert!(node.is_ok());
+    }
+
+    #[test]
+    fn too_little_memory_is_a_clear_error() {
+        let mut config = Config::SMALL;
+        let mut mem = HostMemory::new(&config);
+        config.pools.chat += 1;
+        let mut port = Hub::new(1).add_port();
+        let net = crate::NetConfig {
+            mac: smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 9]),
+            ip: smoltcp::wire::Ipv4Cidr::new(smoltcp::wire::Ipv4Address::new(10, 0, 2, 15), 24),
+            gateway: None,
+            random_seed: 1,
+        };
+        let store = crate::login::store::DEMO;
+        let err = crate::Node::new(
+            &config,
+            &net,
+            &mut port,
+            mem.memory(),
+            &store,
+            crate::chat::AutoResponder::new(),
+            smoltcp::time::Instant::ZERO,
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("not enough memory for sockets: need 12, got 11")
+        );
     }
 }

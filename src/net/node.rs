@@ -7,7 +7,9 @@
 //! microcontroller's NIC interrupt.
 
 use managed::ManagedSlice;
-use smoltcp::iface::{Config as IfaceConfig, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::iface::{
+    Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
 use smoltcp::phy::Device;
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use crate::chat::{BYEBYE, tcp_chat::NotYourTurn};
 use crate::config::Config;
 use crate::login::{Lockout, Store};
 use crate::net::memory::Memory;
-use crate::net::tcp_slot::{Proto, Service, TcpSlot};
+use crate::net::tcp_slot::{Proto, Service, TcpSlot, drop_duplicate_handshakes};
 use crate::net::udp as services;
 use crate::session::{SessionId, Shared, Transport};
 
@@ -102,6 +104,14 @@ pub struct Usage {
     /// Addresses in the login lockout table.
     pub lockout_entries: usize,
 }
+
+/// Rounds of ingress → services → egress per [`Node::poll`]. A round
+/// that moves nothing ends the poll early; the cap keeps a flood from
+/// holding the caller forever.
+const ROUNDS: usize = 4;
+
+/// Frames received (and, separately, sent) per round at most.
+const FRAMES_PER_ROUND: usize = 256;
 
 /// The UDP sockets, by job.
 struct UdpHandles {
@@ -237,15 +247,32 @@ impl<'a, R: Responder> Node<'a, R> {
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> bool {
         let mut any = false;
         let mut hash_budget = self.config.limits.hash_iterations_per_poll;
-        for _ in 0..4 {
-            any |= self.iface.poll(now, device, &mut self.sockets) != PollResult::None;
+        self.iface.poll_maintenance(now);
+        for _ in 0..ROUNDS {
+            // Ingress and egress are split (rather than `Interface::poll`) so
+            // that duplicate handshakes are dropped before any SYN-ACK leaves.
+            let mut frames = 0;
+            while frames < FRAMES_PER_ROUND
+                && self
+                    .iface
+                    .poll_ingress_single(now, device, &mut self.sockets)
+                    != PollIngressSingleResult::None
+            {
+                frames += 1;
+            }
+            drop_duplicate_handshakes(self.slots, &mut self.sockets);
             #[cfg(feature = "dhcp")]
             {
                 any |= self.dhcp.poll(&mut self.iface, &mut self.sockets, now);
             }
             let app = self.poll_services(now, &mut hash_budget);
-            any |= app;
-            if !app {
+            for _ in 0..FRAMES_PER_ROUND {
+                if self.iface.poll_egress(now, device, &mut self.sockets) == PollResult::None {
+                    break;
+                }
+            }
+            any |= app || frames > 0;
+            if !app && frames == 0 {
                 break;
             }
         }

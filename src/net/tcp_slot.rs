@@ -12,6 +12,7 @@
 //! While every socket of a pool is busy, smoltcp answers a new SYN with a
 //! RST: client `N + 1` is refused at once, and the others carry on.
 
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
@@ -102,7 +103,9 @@ impl TcpSlot {
         let Some(conn) = self.conn.as_mut() else {
             return self.accept(index, socket, cx, now);
         };
-        if matches!(state, State::Closed | State::TimeWait) {
+        // A reset during the handshake sends a passively opened socket back
+        // to LISTEN by itself; any other end leaves it CLOSED or TIME-WAIT.
+        if matches!(state, State::Closed | State::TimeWait | State::Listen) {
             if !conn.fin_seen && conn.closed_at.is_none() {
                 warn!("tcp {}: connection from {} reset", self.port, conn.peer);
             } else {
@@ -112,7 +115,9 @@ impl TcpSlot {
                 cx.responder.ended(chat.id());
             }
             self.conn = None;
-            self.listen(socket);
+            if state != State::Listen {
+                self.listen(socket);
+            }
             return true;
         }
         conn.drive(socket, cx, now)
@@ -267,6 +272,47 @@ impl Conn {
         match (self.proto.poll_at(), idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Drops a handshake that duplicates one already in progress.
+///
+/// smoltcp hands a segment to the first socket that accepts it, and a
+/// listening socket accepts any SYN. So when a client retransmits its SYN
+/// (its SYN-ACK was lost), a *second* listening socket of the pool can take
+/// it: two half-open connections with different sequence numbers, and the
+/// client's connection ends in a reset. Called after ingress and before
+/// egress, this returns such a socket to listening before it answers; the
+/// first socket retransmits its own SYN-ACK.
+pub(crate) fn drop_duplicate_handshakes(slots: &mut [TcpSlot], sockets: &mut SocketSet<'_>) {
+    for i in 0..slots.len() {
+        let Some(handle) = slots[i].handle else {
+            continue;
+        };
+        if slots[i].conn.is_some() {
+            continue;
+        }
+        let socket = sockets.get::<tcp::Socket>(handle);
+        if socket.state() != State::SynReceived {
+            continue;
+        }
+        let tuple = (socket.local_endpoint(), socket.remote_endpoint());
+        let duplicate = slots.iter().enumerate().any(|(j, other)| {
+            let Some(h) = other.handle else { return false };
+            let s = sockets.get::<tcp::Socket>(h);
+            j != i
+                && (other.conn.is_some() || j < i)
+                && !matches!(s.state(), State::Listen | State::Closed | State::TimeWait)
+                && (s.local_endpoint(), s.remote_endpoint()) == tuple
+        });
+        if duplicate {
+            debug!("tcp {}: duplicate SYN dropped", slots[i].port);
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            // `abort` then `listen` in the same poll: the reset is never sent,
+            // because `listen` forgets the connection first.
+            socket.abort();
+            let _ = socket.listen(slots[i].port);
         }
     }
 }
