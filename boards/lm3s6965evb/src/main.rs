@@ -30,15 +30,12 @@ use defmt_semihosting as _;
 use cortex_m::peripheral::NVIC;
 use cortex_m_rt::entry;
 use smoltalk::chat::responder::AutoResponder;
-use smoltalk::config::{Config, MemoryNeeds};
+use smoltalk::config::Config;
 use smoltalk::login::store::DEMO;
-use smoltalk::net::TcpSlot;
 use smoltalk::{Memory, NetConfig, Node};
-use smoltcp::iface::SocketStorage;
-use smoltcp::socket::udp::PacketMetadata;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::ConstStaticCell;
 
 use stellaris_eth::{FrameBuffers, StellarisEth};
 
@@ -56,50 +53,17 @@ const IP: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24);
 /// stack, ~20 000 cycles: 0.2 % of a 12.5 MHz core at this rate.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
-/// How much of each kind of memory [`CONFIG`] needs.
-const NEEDS: MemoryNeeds = CONFIG.memory_needs();
-
-// The node's memory, as four statics rather than one `StaticMemory`: socket
-// storage and session slots start as `None`s whose bit patterns are not all
-// zero, and a `static` with one non-zero byte goes to `.data`, which costs
-// its whole size in flash as well as RAM (14 KiB here). So those two are
-// left uninitialised in `.bss` and filled at boot ([`fill`]); the byte
-// buffers are zeros and const-initialised. Nothing is built on the stack.
-static SOCKETS: StaticCell<[SocketStorage<'static>; NEEDS.sockets]> = StaticCell::new();
-static TCP_SLOTS: StaticCell<[TcpSlot; NEEDS.tcp_slots]> = StaticCell::new();
-static UDP_META: StaticCell<[PacketMetadata; NEEDS.udp_meta]> = StaticCell::new();
-static BYTES: ConstStaticCell<[u8; NEEDS.bytes]> = ConstStaticCell::new([0; NEEDS.bytes]);
+/// The node's memory, sized from [`CONFIG`] at compile time. `StaticMemory`
+/// is const-initialised to zeros and uninitialised tables, so it lives in
+/// `.bss` (no flash copy) and is never built on the stack.
+type NodeMemory = smoltalk::static_memory!(CONFIG);
+static MEMORY: ConstStaticCell<NodeMemory> = ConstStaticCell::new(NodeMemory::new());
 static FRAMES: ConstStaticCell<FrameBuffers> = ConstStaticCell::new(FrameBuffers::new());
 
-/// Lends the statics to the node, for the rest of the program.
+/// Lends the static memory to the node, for the rest of the program.
 fn memory() -> Memory<'static> {
-    Memory {
-        sockets: (&mut fill(&SOCKETS, || SocketStorage::EMPTY)[..]).into(),
-        tcp_slots: fill(&TCP_SLOTS, || TcpSlot::EMPTY),
-        udp_meta: fill(&UDP_META, || PacketMetadata::EMPTY),
-        bytes: BYTES.take(),
-    }
-}
-
-/// Initialises a static array in place, one element at a time, so that no
-/// array-sized temporary is built on the stack. Panics if called twice for
-/// the same cell.
-// StaticCell hands out its contents once (it panics on a second call), which
-// is what makes `&'static StaticCell` -> `&'static mut` sound.
-#[allow(clippy::mut_from_ref)]
-fn fill<T, const N: usize>(
-    cell: &'static StaticCell<[T; N]>,
-    value: impl Fn() -> T,
-) -> &'static mut [T; N] {
-    let array = cell.uninit();
-    let first = array.as_mut_ptr().cast::<T>();
-    for i in 0..N {
-        // SAFETY: `i < N`, so the pointer is inside the array; `write` does
-        // not read or drop the uninitialised element it replaces.
-        unsafe { first.add(i).write(value()) };
-    }
-    // SAFETY: all N elements were written above.
-    unsafe { array.assume_init_mut() }
+    // `take` succeeds: this runs once, at boot.
+    MEMORY.take().memory()
 }
 
 #[entry]
