@@ -18,22 +18,26 @@
 //!  └───────────────────────────────────────┘      └─────────────────────────┘
 //! ```
 //!
-//! Client and servers are pinned to CPU 0 (`taskset -c 0`), as in
-//! `notes/baselines.md`: unpinned, a round trip flips between same-CPU and
+//! Client and servers are pinned to CPU 0 (`taskset -c 0`), as the peers'
+//! baselines were measured: unpinned, a round trip flips between same-CPU and
 //! cross-CPU wake-ups and the figures mean nothing. Each path is measured
 //! [`RUNS`] times, alternating, and the median of each figure is reported.
 //! Progress goes to stderr; stdout gets one Markdown table:
 //!
 //! ```text
+//! TCP echo, client and servers pinned to CPU 0, median of 5 runs
+//!
 //! | server | bulk echo 32 MiB, MB/s | RTT 64 B p50 / p99 µs | 32 conns × 200 round trips, rt/s |
 //! |---|---|---|---|
-//! | smoltalk, `host-sim serve` on TAP | 300 | 6.0 / 11.0 | 200 k |
-//! | Linux kernel over veth | 1300 | 4.6 / 5.1 | 235 k |
-//! | smoltalk / kernel | 0.23 | 1.30 / 2.16 | 0.85 |
+//! | smoltalk, `host-sim serve` on TAP | 124 | 14.6 / 18.9 | 80 k |
+//! | Linux kernel over veth | 1000 | 14.1 / 18.6 | 60 k |
+//! | smoltalk / kernel | 0.12 | 1.04 / 1.01 | 1.35 |
 //! ```
 //!
 //! MB is 10^6 bytes. The ratio row divides smoltalk's figure by the
-//! kernel's: above 1 is better for throughput, worse for latency.
+//! kernel's: above 1 is better for throughput, worse for latency. Absolute
+//! figures vary from machine to machine (a 2-vCPU VM where even loopback
+//! takes 13 µs per round trip gave the ones above); the ratios travel.
 //!
 //! # Layout
 //!
@@ -45,13 +49,14 @@
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use crate::BenchArgs;
 
 mod kernel_echo;
 mod load;
-pub mod netns;
+mod netns;
 
 use load::{Figures, Plan};
 use netns::{NetNs, Proc};
@@ -76,6 +81,13 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
     }
     if let Some(why) = netns::missing_prerequisite() {
         return Err(format!("bench {why}").into());
+    }
+    if !Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Err("bench needs `taskset` (util-linux) to pin the servers to CPU 0".into());
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; measure with `cargo build --release`");

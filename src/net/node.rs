@@ -221,9 +221,14 @@ impl<'a, R: Responder> Node<'a, R> {
             hotline: add_udp(ports.hotline),
         };
 
+        if cfg!(feature = "dhcp") {
+            info!("node up, asking DHCP for an address (fallback {})", net.ip);
+        } else {
+            info!("node up at {}", net.ip);
+        }
         info!(
-            "node up at {}: echo tcp/udp {} {}, login {}, chat {}, hotline {}",
-            net.ip, ports.tcp_echo[0], ports.tcp_echo[1], ports.login, ports.chat, ports.hotline
+            "services: echo tcp/udp {} {}, login {}, chat {}, hotline {}",
+            ports.tcp_echo[0], ports.tcp_echo[1], ports.login, ports.chat, ports.hotline
         );
         Ok(Node {
             iface,
@@ -335,7 +340,13 @@ impl<'a, R: Responder> Node<'a, R> {
         }
     }
 
-    /// The smoltcp interface, e.g. to change the address after DHCP.
+    /// The address the node answers on now: `None` while it waits for a
+    /// DHCP lease (feature `dhcp`).
+    pub fn ipv4_addr(&self) -> Option<Ipv4Address> {
+        self.iface.ipv4_addr()
+    }
+
+    /// The smoltcp interface, for what the node does not wrap.
     pub fn iface_mut(&mut self) -> &mut Interface {
         &mut self.iface
     }

@@ -10,8 +10,9 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The longest any single read or write may block.
-const IO_WAIT: Duration = Duration::from_secs(10);
+/// The longest any single read or write may block. Each normally takes
+/// microseconds; seconds mean the server is gone (Ctrl-C stops it too).
+const IO_WAIT: Duration = Duration::from_secs(3);
 
 /// Round trips made before the latency clock starts: the first ones pay
 /// for cold caches and ARP.
@@ -48,15 +49,26 @@ pub struct Plan {
 
 /// Runs all three measurements against `addr`.
 pub fn measure(addr: SocketAddr, plan: &Plan) -> io::Result<Figures> {
-    let bulk_mb_s = bulk(addr, plan.bulk)?;
-    let (rtt_p50_us, rtt_p99_us) = latency(addr, plan.rtts)?;
-    let rt_per_s = concurrency(addr, plan.conns, plan.rounds)?;
+    let bulk_mb_s = bulk(addr, plan.bulk).map_err(|e| stalled("bulk echo", e))?;
+    let (rtt_p50_us, rtt_p99_us) = latency(addr, plan.rtts).map_err(|e| stalled("latency", e))?;
+    let rt_per_s =
+        concurrency(addr, plan.conns, plan.rounds).map_err(|e| stalled("concurrency", e))?;
     Ok(Figures {
         bulk_mb_s,
         rtt_p50_us,
         rtt_p99_us,
         rt_per_s,
     })
+}
+
+/// Names the measurement, and says what a timeout means.
+fn stalled(what: &str, e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::other(format!(
+            "{what}: no progress for {IO_WAIT:?}: the server stopped answering"
+        )),
+        _ => io::Error::other(format!("{what}: {e}")),
+    }
 }
 
 /// Connects with the timeouts set.
@@ -87,32 +99,49 @@ fn bulk(addr: SocketAddr, bytes: usize) -> io::Result<f64> {
             }
             writer.shutdown(Shutdown::Write)
         });
-        let mut buf = vec![0; 256 * 1024];
-        let mut got = 0;
-        while got < bytes {
-            let n = stream.read(&mut buf)?;
-            if n == 0 {
-                return Err(io::Error::other(format!(
-                    "echo closed after {got} of {bytes} bytes"
-                )));
-            }
-            if let Some(k) = buf[..n]
-                .iter()
-                .enumerate()
-                .position(|(k, &b)| b != ((got + k) % PERIOD) as u8)
-            {
-                return Err(io::Error::other(format!(
-                    "echo corrupted at byte {}",
-                    got + k
-                )));
-            }
-            got += n;
+        let received = receive_pattern(&mut stream, bytes);
+        if received.is_err() {
+            // Wakes the sender if it is blocked on a full window.
+            let _ = stream.shutdown(Shutdown::Both);
         }
-        sender
+        let sent = sender
             .join()
-            .map_err(|_| io::Error::other("bulk sender panicked"))?
+            .map_err(|_| io::Error::other("bulk sender panicked"))?;
+        received.and(sent)
     })?;
     Ok(bytes as f64 / start.elapsed().as_secs_f64() / 1e6)
+}
+
+/// Reads `bytes` of the bulk pattern back, checking every byte. The check
+/// is a `memcmp` against a precomputed copy of the pattern: a per-byte
+/// check would cost the client as much CPU as the kernel's whole echo.
+fn receive_pattern(stream: &mut TcpStream, bytes: usize) -> io::Result<()> {
+    const READ: usize = 256 * 1024;
+    let pattern: Vec<u8> = (0..PERIOD + READ).map(|i| (i % PERIOD) as u8).collect();
+    let mut buf = vec![0; READ];
+    let mut got = 0;
+    while got < bytes {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::Error::other(format!(
+                "echo closed after {got} of {bytes} bytes"
+            )));
+        }
+        let expected = &pattern[got % PERIOD..][..n];
+        if buf[..n] != *expected {
+            let k = buf
+                .iter()
+                .zip(expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            return Err(io::Error::other(format!(
+                "echo corrupted at byte {}",
+                got + k
+            )));
+        }
+        got += n;
+    }
+    Ok(())
 }
 
 /// One small message at a time; returns the p50 and p99 round trip in µs.

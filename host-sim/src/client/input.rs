@@ -32,10 +32,12 @@ impl Input {
     pub fn line(&mut self, prompt: &str) -> io::Result<Option<Vec<u8>>> {
         self.prompt(prompt)?;
         let mut line = Vec::new();
-        match self.stdin.read_until(b'\n', &mut line)? {
-            0 => Ok(None),
-            _ => Ok(Some(line)),
+        if self.stdin.read_until(b'\n', &mut line)? == 0 {
+            // Ctrl-D: end the prompt's line, so the shell's prompt starts clean.
+            self.prompt("\n")?;
+            return Ok(None);
         }
+        Ok(Some(line))
     }
 
     /// The next line as text, without its terminator.
