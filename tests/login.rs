@@ -138,3 +138,27 @@ fn over_long_request_gets_an_error_and_the_session_resyncs() {
         other => panic!("exactly one reply per request, got {other:?}"),
     }
 }
+
+#[test]
+fn pipelined_requests_are_answered_without_waiting_for_more_input() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 16).unwrap();
+    let c = w.add_client();
+    let conn = w.connect(c, LOGIN).unwrap();
+    w.send(conn, "LOGIN 张三 123\nWHOAMI\nQUIT\n".as_bytes())
+        .unwrap();
+    // The device must not sit on a finished verdict until the client sends
+    // again: all three replies come while the client stays silent. (The
+    // hash takes a few ms of polls; 60 ms is far below the 100 ms the
+    // simulator jumps when the device reports nothing due.)
+    let got = w
+        .recv_until(conn, Duration::from_millis(60), |b| {
+            b.ends_with(b"OK bye\n")
+        })
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "OK 张三\nOK 张三\nOK bye\n"
+    );
+}

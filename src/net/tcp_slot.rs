@@ -213,6 +213,10 @@ impl Conn {
                     self.last_rx = now;
                     moved = true;
                 }
+                // A session may answer without consuming anything (a
+                // password check that finished inside `recv`): that reply
+                // must be flushed now, not when the client next speaks.
+                moved |= !self.out.is_empty();
             }
 
             if !self.fin_seen && peer_finished(socket) {
