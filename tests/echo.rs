@@ -3,23 +3,10 @@
 
 use smoltalk::Config;
 use smoltalk::net::HostMemory;
-use smoltalk::sim::{Faults, SimError, World};
+use smoltalk::sim::{Faults, SimError, World, pattern};
 use smoltcp::time::Duration;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// A deterministic, incompressible test pattern.
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2654435761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 #[test]
 fn tcp_echo_is_byte_exact_on_both_ports() {

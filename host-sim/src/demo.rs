@@ -206,16 +206,3 @@ impl Demo<'_> {
         }
     }
 }
-
-/// A deterministic, incompressible test pattern (xorshift32).
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}

@@ -232,19 +232,6 @@ fn echo_once(s: &mut TcpStream, msg: &[u8]) {
     assert_eq!(back, msg);
 }
 
-/// Deterministic noise (xorshift), so a misplaced byte shows.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Sends `data` through TCP echo on `port` while reading it back.
 fn stream_echo(port: u16, data: &[u8]) {
     let mut s = connect(port).expect("connect");
@@ -284,7 +271,7 @@ fn tcp_echo_is_byte_exact_on_1_mib_and_udp_echo_answers() {
         return;
     }
     let dev = Device::start(&[]);
-    let data = noise(1 << 20);
+    let data = smoltalk::sim::pattern(1 << 20, 7);
     dev.inside(|| {
         for port in [7, 8898] {
             stream_echo(port, &data);

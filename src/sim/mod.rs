@@ -9,12 +9,15 @@
 //!
 //! - [`hub`]: the switch, its ports (each a `phy::Device`) and its faults.
 //! - [`pcap`]: writes what crosses the hub in a format Wireshark opens.
+//! - [`pattern()`]: deterministic payloads for byte-exact echo checks.
 //! - [`world`]: the device node plus client nodes, a clock, and blocking
 //!   helpers (`connect`, `send`, `recv_until`…) that tests read like scripts.
 
 pub mod hub;
+mod pattern;
 pub mod pcap;
 pub mod world;
 
 pub use hub::{Faults, Hub, Port};
+pub use pattern::pattern;
 pub use world::{ClientId, Conn, SimError, UdpConn, World};

@@ -21,19 +21,6 @@ use smoltcp_embassy_adapter::{Adapter, WakeFlag};
 const BOARD_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
 const CLIENT_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
 
-/// A deterministic, incompressible pattern.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5677;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 /// The board (node + adapter + fake NIC) and a client, joined by moving
 /// frames between the fake driver's queues and the client's pipe.
 struct Bench<'a> {
@@ -129,7 +116,7 @@ fn tcp_echo_through_the_adapter_is_byte_exact() {
         .unwrap();
 
     // 64 KiB through 1 KiB socket buffers: many windows, many frames.
-    let data = pattern(64 * 1024);
+    let data = smoltalk::sim::pattern(64 * 1024, 3);
     let (mut sent, mut got) = (0, Vec::new());
     let done = b.run_until(30_000, |b| {
         let s = b.sockets.get_mut::<tcp::Socket>(h);

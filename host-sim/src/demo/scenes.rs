@@ -5,12 +5,12 @@ use std::error::Error;
 use std::fmt;
 
 use smoltalk::login::session::{DICT_FAILED, DICT_OK};
-use smoltalk::sim::{Conn, UdpConn};
+use smoltalk::sim::{Conn, UdpConn, pattern};
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
 use super::transcript::{self, event, message, note, quote};
-use super::{Demo, LOSSY_STREAM, Outcome, STREAM, pattern};
+use super::{Demo, LOSSY_STREAM, Outcome, STREAM};
 
 /// How long a UDP client waits for a reply before it asks again.
 const UDP_RETRY: Duration = Duration::from_secs(2);
@@ -73,7 +73,7 @@ impl Demo<'_> {
     }
 
     pub(super) fn tcp_echo_stream(&mut self) -> Outcome {
-        let data = pattern(if self.lossy { LOSSY_STREAM } else { STREAM });
+        let data = pattern(if self.lossy { LOSSY_STREAM } else { STREAM }, 1);
         let port = self.config.ports.tcp_echo[0];
         let conn = self.connect(0, port)?;
         let got = self.w.echo_exchange(conn, &data, self.patience)?;
