@@ -164,6 +164,26 @@ impl Config {
         limits: Limits::DEFAULT,
     };
 
+    /// Defaults for a microcontroller with a few hundred KiB of RAM (the
+    /// real dev boards): four clients at once on every TCP port, 4 KiB
+    /// receive windows, 2 KiB send buffers (replies are short). About
+    /// 105 KiB of socket buffers.
+    pub const MEDIUM: Config = Config {
+        ports: Ports::TUTORIAL,
+        pools: Pools {
+            echo: 4,
+            login: 4,
+            chat: 4,
+        },
+        buffers: Buffers {
+            tcp_rx: 4096,
+            tcp_tx: 2048,
+            udp_payload: 1536,
+            udp_packets: 4,
+        },
+        limits: Limits::DEFAULT,
+    };
+
     /// Total TCP sockets: every echo port, login and chat.
     pub const fn tcp_sockets(&self) -> usize {
         self.pools.echo * self.ports.tcp_echo.len() + self.pools.login + self.pools.chat

@@ -50,25 +50,11 @@ use smoltcp_embassy_adapter::w5500::{W5500, link_up as w5500_link_up};
 use smoltcp_embassy_adapter::{Adapter, WakeFlag};
 use w5500::bus::FourWire;
 
-/// The services on this board. 256 KiB of RAM allows four clients at once
-/// on every TCP port (smoltcp 0.14 has no listen backlog: one socket per
-/// client; client five is refused with a RST) and 4 KiB receive windows.
-/// Replies are short, so send buffers stay at 2 KiB.
-///
-/// RAM: 16 TCP sockets × 6 KiB + 3 UDP sockets × 2 × 1536 B ≈ 105 KiB.
-const CONFIG: Config = Config {
-    pools: smoltalk::config::Pools {
-        echo: 4,
-        login: 4,
-        chat: 4,
-    },
-    buffers: smoltalk::config::Buffers {
-        tcp_rx: 4096,
-        tcp_tx: 2048,
-        ..Config::SMALL.buffers
-    },
-    ..Config::SMALL
-};
+/// The services on this board: the core's preset for a few hundred KiB of
+/// RAM. With 256 KiB that is four clients at once on every TCP port
+/// (smoltcp 0.14 has no listen backlog: one socket per client; client five
+/// is refused with a RST) and about 105 KiB of socket buffers.
+const CONFIG: Config = Config::MEDIUM;
 
 /// The address used when no DHCP server answers within 5 s (the core's
 /// `dhcp` feature keeps asking, and a later lease replaces it). Change it
