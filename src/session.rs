@@ -10,7 +10,7 @@ use smoltcp::wire::IpAddress;
 
 use crate::chat::Responder;
 use crate::config::Limits;
-use crate::login::{Lockout, Store};
+use crate::login::{Challenges, Lockout, Store};
 use crate::outbox::Outbox;
 
 /// State shared by all sessions of a node, lent to a session while it runs.
@@ -21,6 +21,8 @@ pub struct Shared<'s, 'a> {
     pub store: &'s Store<'a>,
     /// Failed-login tracking per client IP, shared by every login session.
     pub lockout: &'s mut Lockout,
+    /// Server nonces and fake salts for the login's challenge-response.
+    pub challenges: &'s mut Challenges,
     /// PBKDF2 iterations still allowed in this poll, across all sessions.
     /// Sessions subtract what they use, so one poll never does more hash work
     /// than `Limits::hash_iterations_per_poll`.

@@ -6,7 +6,7 @@ use smoltcp::wire::{IpAddress, Ipv4Address};
 
 use crate::chat::{Answer, AutoResponder, Responder, responder::Reply};
 use crate::config::Limits;
-use crate::login::{Lockout, Store};
+use crate::login::{Challenges, Lockout, Store};
 use crate::session::{SessionId, Shared};
 
 /// `Instant` from milliseconds.
@@ -32,6 +32,7 @@ pub struct Fixture {
     pub limits: Limits,
     pub store: Store<'static>,
     pub lockout: Lockout,
+    pub challenges: Challenges,
     pub auto: AutoResponder,
     pub deferring: Deferring,
     /// Answer through [`Deferring`] instead of the auto-responder.
@@ -45,6 +46,7 @@ impl Fixture {
             limits: Limits::DEFAULT,
             store: crate::login::store::DEMO,
             lockout: Lockout::new(),
+            challenges: Challenges::new(1, &crate::login::store::DEMO),
             auto: AutoResponder::new(),
             deferring: Deferring,
             operator: false,
@@ -62,6 +64,7 @@ impl Fixture {
             limits: &self.limits,
             store: &self.store,
             lockout: &mut self.lockout,
+            challenges: &mut self.challenges,
             hash_budget: self.hash_budget,
             responder,
         }

@@ -121,7 +121,10 @@ fn echo_survives_a_lossy_link() {
     let config = Config::HOST;
     let mut mem = HostMemory::new(&config);
     let mut w = World::new(&config, &mut mem, 6).unwrap();
-    w.hub().set_faults(Faults { loss: 0.1 });
+    w.hub().set_faults(Faults {
+        loss: 0.1,
+        ..Faults::NONE
+    });
     let c = w.add_client();
     let conn = w.connect(c, 7).unwrap();
     let data = pattern(100_000, 6);

@@ -16,7 +16,10 @@ fn many_connections_on_a_lossy_link_all_get_through() {
     for seed in 0..40 {
         let mut mem = HostMemory::new(&config);
         let mut w = World::new(&config, &mut mem, seed).unwrap();
-        w.hub().set_faults(Faults { loss: 0.3 });
+        w.hub().set_faults(Faults {
+            loss: 0.3,
+            ..Faults::NONE
+        });
         let c = w.add_client();
         for i in 0..10u8 {
             let conn = match w.connect(c, 7) {

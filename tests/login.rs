@@ -1,19 +1,18 @@
-//! The login service over the in-process network: both request forms, the
-//! same reply for an unknown user and a wrong password, lockout per address,
-//! and many clients at once.
+//! The login service over the in-process network: every request form
+//! (challenge-response, `LOGIN`, the tutorial's dict), the same reply for an
+//! unknown user and a wrong password, replays, lockout per address, and many
+//! clients at once.
 
+mod login_support;
+
+use login_support::{LOGIN, challenge, line, scram_login};
 use smoltalk::Config;
 use smoltalk::net::HostMemory;
 use smoltalk::sim::{SimError, World};
 use smoltcp::time::Duration;
 
-const LOGIN: u16 = 8083;
 const WAIT: Duration = Duration::from_secs(30);
-
-fn line(w: &mut World, conn: smoltalk::sim::Conn, request: &str) -> String {
-    w.send(conn, request.as_bytes()).unwrap();
-    w.recv_line(conn).unwrap()
-}
+const FAILED: &str = "ERR invalid user name or password\n";
 
 #[test]
 fn line_form_good_and_bad_passwords() {
@@ -161,4 +160,165 @@ fn pipelined_requests_are_answered_without_waiting_for_more_input() {
         String::from_utf8(got).unwrap(),
         "OK 张三\nOK 张三\nOK bye\n"
     );
+}
+
+#[test]
+fn scram_good_login_then_whoami() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 20).unwrap();
+    let c = w.add_client();
+    let conn = w.connect(c, LOGIN).unwrap();
+    let (verdict, ex) = scram_login(&mut w, conn, "赵四", "nonce-abcdefgh", "345");
+    assert_eq!(verdict, ex.expected_ok, "OK with the server's signature");
+    assert_eq!(line(&mut w, conn, "WHOAMI\n"), "OK 赵四\n");
+    assert_eq!(line(&mut w, conn, "QUIT\n"), "OK bye\n");
+    w.wait_closed(conn, WAIT).unwrap();
+}
+
+#[test]
+fn scram_password_never_crosses_the_wire() {
+    let password = "s3cret-pencil-789";
+    let salt = [9u8; 16];
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 64, &mut salted);
+    let records = [smoltalk::login::Record::from_salted_password(
+        "alice", 64, salt, &salted,
+    )];
+    let store = smoltalk::login::Store::new(&records);
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let responder = smoltalk::chat::AutoResponder::new();
+    let mut w = World::with(&config, &mut mem, &store, responder, 21).unwrap();
+    let dir = std::env::temp_dir().join(format!("smoltalk-login-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("scram.pcap");
+    w.hub().capture(&pcap).unwrap();
+    let c = w.add_client();
+    let conn = w.connect(c, LOGIN).unwrap();
+    let (verdict, ex) = scram_login(&mut w, conn, "alice", "nonce-abcdefgh", password);
+    assert_eq!(verdict, ex.expected_ok);
+    // The plaintext form, by contrast, is in the capture: what the README
+    // warns about `--pcap`.
+    assert_eq!(line(&mut w, conn, "LOGIN alice wrong-on-purpose\n"), FAILED);
+    w.hub().flush_capture().unwrap();
+    let captured = std::fs::read(&pcap).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let has = |needle: &[u8]| captured.windows(needle.len()).any(|win| win == needle);
+    assert!(
+        has(b"AUTH alice nonce-abcdefgh"),
+        "the capture holds the exchange"
+    );
+    assert!(has(ex.proof_hex.as_bytes()));
+    assert!(
+        !has(password.as_bytes()),
+        "the password is not in the capture"
+    );
+    assert!(has(b"LOGIN alice wrong-on-purpose"));
+}
+
+#[test]
+fn scram_unknown_user_is_indistinguishable_from_a_wrong_password() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 22).unwrap();
+    let c = w.add_client();
+    let conn = w.connect(c, LOGIN).unwrap();
+    let known = challenge(&mut w, conn, "张三", "nonce-abcdefgh", "wrong");
+    assert_eq!(line(&mut w, conn, &known.proof_line), FAILED);
+    let unknown = challenge(&mut w, conn, "李四", "nonce-abcdefgh", "wrong");
+    assert_eq!(line(&mut w, conn, &unknown.proof_line), FAILED);
+    // The same shape: iteration count, salt and nonce lengths.
+    assert_eq!(known.iterations, unknown.iterations);
+    assert_eq!(known.salt_hex.len(), unknown.salt_hex.len());
+    assert_eq!(known.nonce.len(), unknown.nonce.len());
+    // And the same salt every time, also after the device reboots.
+    let again = challenge(&mut w, conn, "李四", "nonce-abcdefgh", "wrong");
+    assert_eq!(again.salt_hex, unknown.salt_hex);
+    assert_ne!(again.nonce, unknown.nonce);
+    let mut mem2 = HostMemory::new(&config);
+    w.restart_server(&mut mem2, smoltalk::chat::AutoResponder::new())
+        .unwrap();
+    let conn = w.connect(c, LOGIN).unwrap();
+    let rebooted = challenge(&mut w, conn, "李四", "nonce-abcdefgh", "wrong");
+    assert_eq!(rebooted.salt_hex, unknown.salt_hex);
+}
+
+#[test]
+fn scram_replayed_proof_is_rejected() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 23).unwrap();
+    let victim = w.add_client();
+    let eve = w.add_client();
+    let conn = w.connect(victim, LOGIN).unwrap();
+    let (verdict, recorded) = scram_login(&mut w, conn, "王八", "victim-nonce-1", "567");
+    assert_eq!(verdict, recorded.expected_ok);
+    // Eve replays the recorded lines, byte for byte, on her own connection.
+    let conn = w.connect(eve, LOGIN).unwrap();
+    let reply = line(&mut w, conn, &format!("{}\n", recorded.first));
+    assert!(reply.starts_with("CHALLENGE "), "{reply}");
+    assert_ne!(reply.trim_end(), recorded.challenge, "a fresh server nonce");
+    assert_eq!(line(&mut w, conn, &recorded.proof_line), FAILED);
+    assert_eq!(line(&mut w, conn, "WHOAMI\n"), "ERR not logged in\n");
+}
+
+#[test]
+fn scram_malformed_lines_get_clear_errors() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 24).unwrap();
+    let c = w.add_client();
+    let conn = w.connect(c, LOGIN).unwrap();
+    for (request, reply) in [
+        ("AUTH 张三\n", "ERR usage: AUTH <user> <client-nonce>\n"),
+        (
+            "AUTH 张三 tiny\n",
+            "ERR client nonce must be 8 to 64 printable ASCII characters\n",
+        ),
+        ("PROOF xyz\n", "ERR usage: PROOF <client-proof-hex>\n"),
+        (
+            &format!("PROOF {}\n", "ab".repeat(32)),
+            "ERR no challenge: send AUTH first\n",
+        ),
+        (
+            &format!("AUTH {} nonce-abcdefgh\n", "长".repeat(11)),
+            "ERR user name too long (max 32 bytes)\n",
+        ),
+        (
+            &format!("AUTH u {}\n", "n".repeat(300)),
+            "ERR message too long (max 256 bytes)\n",
+        ),
+    ] {
+        assert_eq!(line(&mut w, conn, request), reply, "{request:?}");
+    }
+    // The session is still good.
+    let (verdict, ex) = scram_login(&mut w, conn, "张三", "nonce-abcdefgh", "123");
+    assert_eq!(verdict, ex.expected_ok);
+}
+
+#[test]
+fn scram_failures_lock_the_address_out() {
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 25).unwrap();
+    let attacker = w.add_client();
+    let honest = w.add_client();
+    let conn = w.connect(attacker, LOGIN).unwrap();
+    for i in 0..5 {
+        let (verdict, _) =
+            scram_login(&mut w, conn, "张三", "nonce-abcdefgh", &format!("guess{i}"));
+        assert_eq!(verdict, FAILED);
+    }
+    let locked = line(&mut w, conn, "AUTH 张三 nonce-abcdefgh\n");
+    assert!(locked.starts_with("ERR locked out"), "{locked}");
+    let locked = line(&mut w, conn, "LOGIN 张三 123\n");
+    assert!(locked.starts_with("ERR locked out"), "{locked}");
+    let other = w.connect(honest, LOGIN).unwrap();
+    let (verdict, ex) = scram_login(&mut w, other, "张三", "nonce-abcdefgh", "123");
+    assert_eq!(verdict, ex.expected_ok);
+    w.run_for(Duration::from_secs(61));
+    let conn = w.connect(attacker, LOGIN).unwrap();
+    let (verdict, ex) = scram_login(&mut w, conn, "张三", "nonce-abcdefgh", "123");
+    assert_eq!(verdict, ex.expected_ok);
 }

@@ -84,7 +84,10 @@ fn vanished_peer_is_dropped_after_the_peer_timeout() {
     let chat = w.connect(c, 8081).unwrap();
     w.recv_line(chat).unwrap();
     // The client's link dies: every frame is lost from now on.
-    w.hub().set_faults(smoltalk::sim::Faults { loss: 1.0 });
+    w.hub().set_faults(smoltalk::sim::Faults {
+        loss: 1.0,
+        ..smoltalk::sim::Faults::NONE
+    });
     w.run_for(config.limits.idle_timeout + config.limits.peer_timeout + SEC * 5);
     assert_eq!(w.server().usage().tcp_sessions, 0, "the slot is free again");
 }

@@ -104,8 +104,9 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
         rounds: args.rounds,
     };
     let exe = std::env::current_exe()?;
-    let (client_ns, mut smoltalk) = start_smoltalk(&exe, plan.conns)?;
-    let (server_ns, mut kernel) = start_kernel(&exe, &client_ns)?;
+    let serve_args = serve_args(&args);
+    let (client_ns, mut smoltalk) = start_smoltalk(&exe, &serve_args)?;
+    let (server_ns, mut kernel) = start_kernel(&exe, &client_ns, args.kernel_mtu)?;
     let smoltalk_addr: SocketAddr = SMOLTALK.parse()?;
     let kernel_addr: SocketAddr = KERNEL.parse()?;
 
@@ -125,29 +126,50 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn Error>> {
         Ok(runs)
     })?;
     let (s, k) = runs.map_err(|e| e.to_string())?;
-    print_table(&plan, &median(&s), &median(&k));
+    print_table(
+        &plan,
+        &serve_args,
+        args.kernel_mtu,
+        &median(&s),
+        &median(&k),
+    );
     // Servers stop before their namespaces go (drop order is reverse).
     drop((kernel, server_ns, smoltalk, client_ns));
     Ok(())
 }
 
-/// Namespace A with `host-sim serve` on tap0, pinned to CPU 0, with a
-/// socket pool large enough for every concurrent connection.
-fn start_smoltalk(exe: &Path, conns: usize) -> Result<(NetNs, Proc), Box<dyn Error>> {
+/// The `serve` options measured: the link and buffers asked for, and a
+/// socket pool large enough for every concurrent connection. Printed with
+/// the table, so a figure always says what it was measured with.
+fn serve_args(args: &BenchArgs) -> Vec<String> {
+    let pool = (args.conns + 1).max(8);
+    [
+        "--tap".to_owned(),
+        "tap0".to_owned(),
+        "--pool".to_owned(),
+        pool.to_string(),
+        "--mtu".to_owned(),
+        args.mtu.to_string(),
+        "--tcp-buffer".to_owned(),
+        args.tcp_buffer.to_string(),
+    ]
+    .into()
+}
+
+/// Namespace A with `host-sim serve ARGS` on tap0, pinned to CPU 0.
+fn start_smoltalk(exe: &Path, serve_args: &[String]) -> Result<(NetNs, Proc), Box<dyn Error>> {
     let ns = NetNs::create("smtb")?;
     let mut cmd = ns.command("taskset");
-    cmd.args(["-c", "0"])
-        .arg(exe)
-        .args(["serve", "--tap", "tap0", "--pool"]);
-    cmd.arg((conns + 1).max(8).to_string());
+    cmd.args(["-c", "0"]).arg(exe).arg("serve").args(serve_args);
     // Per-connection log lines would be measured too.
     cmd.env("RUST_LOG", "warn");
     let serve = Proc::spawn(cmd, "host-sim serve")?;
     Ok((ns, serve))
 }
 
-/// Namespace B, joined to A by a veth pair, with the kernel echo server.
-fn start_kernel(exe: &Path, client: &NetNs) -> Result<(NetNs, Proc), Box<dyn Error>> {
+/// Namespace B, joined to A by a veth pair of MTU `mtu`, with the kernel
+/// echo server.
+fn start_kernel(exe: &Path, client: &NetNs, mtu: usize) -> Result<(NetNs, Proc), Box<dyn Error>> {
     let ns = NetNs::create("smtb")?;
     client.ip(&[
         "link",
@@ -161,6 +183,9 @@ fn start_kernel(exe: &Path, client: &NetNs) -> Result<(NetNs, Proc), Box<dyn Err
         "netns",
         ns.name(),
     ])?;
+    let mtu = mtu.to_string();
+    client.ip(&["link", "set", "veth0", "mtu", &mtu])?;
+    ns.ip(&["link", "set", "veth1", "mtu", &mtu])?;
     client.ip(&["addr", "add", "192.168.70.1/24", "dev", "veth0"])?;
     client.ip(&["link", "set", "veth0", "up"])?;
     ns.ip(&["addr", "add", "192.168.70.2/24", "dev", "veth1"])?;
@@ -232,9 +257,11 @@ fn line(f: &Figures) -> String {
 }
 
 /// The Markdown table on stdout.
-fn print_table(plan: &Plan, s: &Figures, k: &Figures) {
+fn print_table(plan: &Plan, serve_args: &[String], kernel_mtu: usize, s: &Figures, k: &Figures) {
     let mib = plan.bulk as f64 / (1 << 20) as f64;
     println!("TCP echo, client and servers pinned to CPU 0, median of {RUNS} runs");
+    println!("smoltalk: `host-sim serve {}`", serve_args.join(" "));
+    println!("kernel: veth MTU {kernel_mtu}, default socket buffers");
     println!();
     println!(
         "| server | bulk echo {mib} MiB, MB/s | RTT 64 B p50 / p99 µs | {} conns × {} round trips, rt/s |",

@@ -14,6 +14,7 @@
 //! - [`wire`]: connecting and reading replies, with bounded waits and errors
 //!   that say what probably went wrong.
 //! - [`pyrepr`]: Python's `repr()` of a string, for the tutorial's dict form.
+//! - [`scram`]: the login's challenge-response, the client's side.
 
 use std::error::Error;
 use std::io::{self, Write};
@@ -28,6 +29,7 @@ use crate::{ClientArgs, LoginArgs};
 
 mod input;
 mod pyrepr;
+mod scram;
 mod wire;
 
 use input::Input;
@@ -82,11 +84,15 @@ pub fn echo(args: ClientArgs) -> Outcome {
     Ok(())
 }
 
-/// The login service: asks for a user name and a password, sends them, and
-/// prints the server's verdict. Exit status 0 when accepted, 1 when refused.
+/// The login service: asks for a user name and a password, logs in, and
+/// prints the server's verdict (`OK <user>` or the server's `ERR …` line).
+/// Exit status 0 when accepted, 1 when refused.
 ///
-/// The line protocol (`LOGIN user password`) is the default; `--tutorial`
-/// sends what the tutorial's client sends, `str({user: password})`.
+/// By default the password never leaves this machine: the challenge-response
+/// exchange ([`scram`]) proves it, and checks that the server holds the
+/// user's keys. `--plain` sends `LOGIN user password` in clear; `--tutorial`
+/// sends what the tutorial's client sends, `str({user: password})`, also in
+/// clear.
 pub fn login(args: LoginArgs) -> Outcome {
     // Connect first, as the tutorial's client does, so a dead server is
     // reported before anyone types a password.
@@ -96,8 +102,10 @@ pub fn login(args: LoginArgs) -> Outcome {
     let password = input.secret("password: ")?.ok_or("no password given")?;
     let (verdict, accepted) = if args.tutorial {
         login_dict(&mut conn, &user, &password)?
-    } else {
+    } else if args.plain {
         login_line(&mut conn, &user, &password)?
+    } else {
+        login_scram(&mut conn, &user, &password)?
     };
     println!("{verdict}");
     if accepted {
@@ -120,7 +128,44 @@ fn login_dict(
     Ok((verdict, accepted))
 }
 
-/// The line protocol: `LOGIN user password`, one `OK …`/`ERR …` line back.
+/// Challenge-response: `AUTH`, `CHALLENGE`, `PROOF`, then `OK <user>
+/// <signature>` (checked, and printed as `OK <user>`) or `ERR …`.
+fn login_scram(
+    conn: &mut Conn,
+    user: &str,
+    password: &str,
+) -> Result<(String, bool), Box<dyn Error>> {
+    if user.split_whitespace().count() != 1 {
+        return Err("the line protocol takes a user name without spaces; try --tutorial".into());
+    }
+    let exchange = scram::Exchange::new(user)?;
+    conn.send(exchange.first_line().as_bytes())?;
+    let challenge = conn
+        .recv_line()?
+        .ok_or("the server closed without a challenge")?;
+    if !challenge.starts_with("CHALLENGE ") {
+        if challenge.starts_with("ERR unknown command") {
+            return Err("the server does not know AUTH (challenge-response);                         --plain would send the password in clear"
+                .into());
+        }
+        // Locked out, or a name the server can never know: its own words.
+        return Ok((challenge, false));
+    }
+    let answer = exchange.answer(&challenge, password)?;
+    conn.send(answer.proof_line.as_bytes())?;
+    let verdict = conn
+        .recv_line()?
+        .ok_or("the server closed without a verdict")?;
+    let Some(rest) = verdict.strip_prefix("OK ") else {
+        return Ok((verdict, false));
+    };
+    let name = answer.check_ok(rest)?.to_owned();
+    let _ = conn.send(b"QUIT\n").and_then(|()| conn.recv_line());
+    Ok((format!("OK {name}"), true))
+}
+
+/// The line protocol in clear (`--plain`): `LOGIN user password`, one
+/// `OK …`/`ERR …` line back.
 fn login_line(
     conn: &mut Conn,
     user: &str,
@@ -128,8 +173,8 @@ fn login_line(
 ) -> Result<(String, bool), Box<dyn Error>> {
     let one_token = |s: &str| s.split_whitespace().count() == 1;
     if !one_token(user) || !one_token(password) {
-        let why =
-            "the line protocol takes a user name and a password without spaces; try --tutorial";
+        let why = "LOGIN takes a user name and a password without spaces; \
+                   try without --plain, or --tutorial";
         return Err(why.into());
     }
     conn.send(format!("LOGIN {user} {password}\n").as_bytes())?;

@@ -112,7 +112,10 @@ pub fn run(args: DemoArgs) -> Result<(), Box<dyn Error>> {
             .capture(path)
             .map_err(|e| format!("cannot write the capture {}: {e}", path.display()))?;
     }
-    w.hub().set_faults(Faults { loss: args.loss });
+    w.hub().set_faults(Faults {
+        loss: args.loss,
+        ..Faults::NONE
+    });
     let clients = [(); CLIENTS].map(|()| w.add_client());
     let mut demo = Demo {
         w,

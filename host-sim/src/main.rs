@@ -13,6 +13,7 @@ mod bench;
 mod client;
 mod demo;
 mod serve;
+mod simulate;
 mod users;
 
 /// Run the socket tutorial's services on smoltcp, on a TAP device or an
@@ -35,7 +36,9 @@ enum Command {
     AddUser(AddUserArgs),
     /// TCP echo client (port 7 by default): stdin lines go out, echoes come back.
     Echo(ClientArgs),
-    /// Login client (line protocol, or --tutorial for the dict form).
+    /// Login client: challenge-response by default (the password never
+    /// crosses the wire), --plain for `LOGIN user password`, --tutorial for
+    /// the dict form.
     Login(LoginArgs),
     /// Turn-taking TCP chat client.
     Chat(ClientArgs),
@@ -44,6 +47,9 @@ enum Command {
     /// Benchmark TCP echo through TAP in a private network namespace against
     /// the kernel's own path (needs root).
     Bench(BenchArgs),
+    /// Run seeds of the deterministic network simulation (faults, many
+    /// clients, every service) and print each failing seed's replay command.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Args)]
@@ -82,9 +88,15 @@ pub struct ServeArgs {
     /// Sockets per TCP service port.
     #[arg(long, default_value_t = 8)]
     pub pool: usize,
-    /// TCP socket buffer size in bytes (receive and send each).
+    /// TCP socket buffer size in bytes (receive and send each). Above
+    /// 64 KiB the receive window is scaled (RFC 7323).
     #[arg(long, default_value_t = 65536)]
     pub tcp_buffer: usize,
+    /// MTU of the TAP link, set on both ends: the host's interface and the
+    /// device. Default: the interface's own (1500 for one we create). Up
+    /// to 65521 (a 64 KiB frame): fewer, larger frames, fewer system calls.
+    #[arg(long)]
+    pub mtu: Option<usize>,
 }
 
 #[derive(Args)]
@@ -114,15 +126,19 @@ pub struct ClientArgs {
 pub struct LoginArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Send the tutorial's dict form `{'user': 'password'}`.
+    /// Send the tutorial's dict form `{'user': 'password'}` (plaintext).
     #[arg(long)]
     pub tutorial: bool,
+    /// Send `LOGIN user password`, the password in clear, instead of the
+    /// challenge-response exchange.
+    #[arg(long, conflicts_with = "tutorial")]
+    pub plain: bool,
 }
 
 #[derive(Args)]
 pub struct BenchArgs {
     /// Bytes for the bulk echo test.
-    #[arg(long, default_value_t = 32 << 20)]
+    #[arg(long, default_value_t = 256 << 20)]
     pub bulk: usize,
     /// Round trips for the latency test.
     #[arg(long, default_value_t = 20_000)]
@@ -133,6 +149,35 @@ pub struct BenchArgs {
     /// Round trips per connection.
     #[arg(long, default_value_t = 200)]
     pub rounds: usize,
+    /// `serve --mtu`: the TAP link's MTU, set on both of its ends.
+    #[arg(long, default_value_t = 65521)]
+    pub mtu: usize,
+    /// `serve --tcp-buffer`: each TCP socket's receive and send buffer.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub tcp_buffer: usize,
+    /// MTU of the kernel's veth pair. The kernel's own default, 1500, is
+    /// the baseline the ratios are meant against.
+    #[arg(long, default_value_t = 1500)]
+    pub kernel_mtu: usize,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub from: u64,
+    /// Threads (each seed runs in one, deterministically); default: one per CPU.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Write every frame of the run to this pcap file (with --seeds 1).
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// Print each seed's outcome, and with --seeds 1 its whole scenario.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 fn main() -> ExitCode {
@@ -147,6 +192,7 @@ fn main() -> ExitCode {
         Command::Chat(a) => client::chat(a),
         Command::UdpChat(a) => client::udp_chat(a),
         Command::Bench(a) => bench::run(a),
+        Command::Simulate(a) => simulate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,9 @@ const MAX_POOL: usize = 63;
 /// Bounds for `--tcp-buffer`: below a reply's size every answer is split;
 /// above this, `--pool 63` would ask for half a gigabyte.
 const TCP_BUFFER: std::ops::RangeInclusive<usize> = 64..=1 << 20;
+/// Bounds for `--mtu`: IPv4's minimum, and the largest that keeps a frame,
+/// Ethernet header included, within 64 KiB.
+const MTU: std::ops::RangeInclusive<usize> = 576..=65521;
 
 /// Runs the device until Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
@@ -75,6 +78,11 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
             TCP_BUFFER.end()
         )
         .into());
+    }
+    if let Some(mtu) = args.mtu
+        && !MTU.contains(&mtu)
+    {
+        return Err(format!("--mtu must be from {} to {}", MTU.start(), MTU.end()).into());
     }
     let mut config = Config::HOST;
     config.pools.echo = args.pool;
@@ -106,7 +114,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
 
-    let device = tap::open(&args.tap, host_ip)?;
+    let device = tap::open(&args.tap, host_ip, args.mtu)?;
     let fd = device.as_raw_fd();
     let mut memory = HostMemory::new(&config);
     let setup = Setup {

@@ -1,7 +1,7 @@
 //! Credential files: `add-user` writes them, `serve --users` reads them.
 //!
 //! One user per line in the core's format (`smoltalk::login::store`):
-//! `user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX`. Blank lines and lines
+//! `user:scram-sha-256:ITERATIONS:SALT_HEX:STORED_KEY_HEX:SERVER_KEY_HEX`. Blank lines and lines
 //! starting with `#` are skipped. A bad line is an error naming its line
 //! number: serving with half a credential file would lock users out without
 //! saying why.
@@ -20,7 +20,7 @@ use smoltalk::login::store::{
 use crate::AddUserArgs;
 
 /// First line of a new users file.
-const HEADER: &str = "# smoltalk users, one per line: user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX\n\
+const HEADER: &str = "# smoltalk users, one per line: user:scram-sha-256:ITERATIONS:SALT_HEX:STORED_KEY_HEX:SERVER_KEY_HEX\n\
                       # Add or change a user with: host-sim add-user --users FILE NAME\n";
 
 /// Reads a users file for `serve --users`.
@@ -31,10 +31,10 @@ pub fn load(path: &Path) -> Result<Vec<OwnedRecord>, Box<dyn Error>> {
     let mut seen: Vec<&str> = Vec::new();
     for r in &records {
         if seen.contains(&r.user.as_str()) {
+            // No name in the log: user names are credentials too.
             log::warn!(
-                "{}: {} is listed twice; the first entry counts",
-                path.display(),
-                r.user
+                "{}: a user is listed twice; the first entry counts",
+                path.display()
             );
         }
         seen.push(&r.user);

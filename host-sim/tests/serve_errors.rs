@@ -76,7 +76,7 @@ fn a_bad_users_file_is_reported_by_line() {
     let _ = std::fs::remove_file(&path);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains(":3: expected user:pbkdf2-sha256"),
+        stderr(&out).contains(":3: expected user:scram-sha-256"),
         "{}",
         stderr(&out)
     );

@@ -50,8 +50,11 @@ pub enum Event {
     Pending,
     /// [`Framer::message`] holds a complete message.
     Message(Terminator),
-    /// A message exceeded [`MAX_MESSAGE`]; the rest of it will be skipped.
-    TooLong,
+    /// A message exceeded [`MAX_MESSAGE`]. `None`: it is still arriving, and
+    /// the rest of it will be skipped. `Some`: it has ended, this way (a
+    /// message of exactly `MAX_MESSAGE + 1` bytes is only found too long at
+    /// its end); the reply ends the same way.
+    TooLong(Option<Terminator>),
 }
 
 /// Splits a byte stream into messages.
@@ -101,7 +104,7 @@ impl Framer {
             if self.buf.push(b).is_err() {
                 self.buf.clear();
                 self.discarding = true;
-                return (i + 1, Event::TooLong);
+                return (i + 1, Event::TooLong(None));
             }
         }
         (data.len(), Event::Pending)
@@ -151,7 +154,7 @@ impl Framer {
     fn complete(&mut self, term: Terminator) -> Event {
         if self.buf.len() > MAX_MESSAGE {
             self.buf.clear();
-            return Event::TooLong;
+            return Event::TooLong(Some(term));
         }
         Event::Message(term)
     }
@@ -206,7 +209,7 @@ mod tests {
         let mut f = Framer::new();
         let long = [b'x'; MAX_MESSAGE + 10];
         let (n, ev) = f.push(t(0), &long);
-        assert_eq!(ev, Event::TooLong);
+        assert_eq!(ev, Event::TooLong(None));
         assert_eq!(f.push(t(0), &long[n..]), (long.len() - n, Event::Pending));
         assert_eq!(
             f.push(t(0), b"tail\nok\n"),
@@ -226,7 +229,7 @@ mod tests {
         f.clear();
         let mut over = [b'y'; MAX_MESSAGE + 2];
         over[MAX_MESSAGE + 1] = b'\n';
-        assert_eq!(f.push(t(0), &over).1, Event::TooLong);
+        assert_eq!(f.push(t(0), &over).1, Event::TooLong(Some(Terminator::Lf)));
     }
 
     #[test]

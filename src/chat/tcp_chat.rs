@@ -95,8 +95,13 @@ impl ChatSession {
     fn handle(&mut self, cx: &mut Shared<'_, '_>, event: Event, out: &mut Outbox) {
         match event {
             Event::Pending => return,
-            Event::TooLong => {
+            Event::TooLong(end) => {
                 info!("chat {}: message over {} bytes", self.id, MAX_MESSAGE);
+                // Known once the message has ended; before that, the error
+                // goes out the way the client's last message ended.
+                if let Some(term) = end {
+                    self.last_term = term;
+                }
                 say(
                     out,
                     "error: message too long (max 256 bytes)",
@@ -283,6 +288,34 @@ mod tests {
         s.recv(&mut fx.shared(), t(2), b"hi\n", &mut out);
         assert!(out.pending().starts_with(b"Hello!"));
         assert!(!s.finished());
+    }
+
+    /// Found by the `chat_framing` fuzz target: a message of exactly
+    /// `MAX_MESSAGE + 1` bytes is only found too long when it ends, and its
+    /// error went out with the previous message's terminator: a newline to
+    /// the tutorial client (no newline, quiet gap), none to a line client
+    /// whose previous message ended with a quiet gap.
+    #[test]
+    fn too_long_at_its_end_is_answered_the_way_it_ended() {
+        let mut fx = Fixture::new();
+        let (mut s, mut out) = opened(&mut fx);
+        s.recv(&mut fx.shared(), t(1), &[b'a'; MAX_MESSAGE + 1], &mut out);
+        assert!(out.is_empty());
+        s.poll(&mut fx.shared(), t(100), &mut out);
+        assert_eq!(out.pending(), b"error: message too long (max 256 bytes)");
+
+        let (mut s, mut out) = opened(&mut fx);
+        s.recv(&mut fx.shared(), t(1), b"hi", &mut out);
+        s.poll(&mut fx.shared(), t(100), &mut out);
+        assert!(!out.pending().ends_with(b"\n"));
+        out.clear();
+        let mut line = [b'b'; MAX_MESSAGE + 2];
+        line[MAX_MESSAGE + 1] = b'\n';
+        assert_eq!(
+            s.recv(&mut fx.shared(), t(200), &line, &mut out),
+            line.len()
+        );
+        assert_eq!(out.pending(), b"error: message too long (max 256 bytes)\n");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! by a few iterations per poll (the node-wide `hash_budget`) and gives the
 //! verdict once it is done.
 //!
-//! Only one output block is ever needed (SHA-256 gives 32 bytes, the stored
-//! hash is 32 bytes), so the job holds exactly one `U` and one `T` block.
+//! Only one output block is ever needed (SHA-256 gives 32 bytes, and
+//! SCRAM's `SaltedPassword` is 32 bytes), so the job holds exactly one `U` and
+//! one `T` block. [`hmac_sha256`] serves the rest of the login's key
+//! schedule (see [`super::scram`]).
 
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
@@ -20,7 +22,40 @@ pub const HASH_LEN: usize = 32;
 /// SHA-256 block size: HMAC keys are padded or hashed to this length.
 const BLOCK_LEN: usize = 64;
 
-type HmacSha256 = Hmac<Sha256>;
+/// HMAC-SHA256, the PRF of PBKDF2 and of the SCRAM key schedule.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with `key`, done by hand (RFC 2104: hash keys longer
+/// than a block, zero-pad the rest) so that keying is infallible, any key
+/// length works, and the padded key is a local array we can wipe. One
+/// function for every HMAC in the login service keeps the firmware small.
+pub(crate) fn keyed(key: &[u8]) -> HmacSha256 {
+    let mut block = [0u8; BLOCK_LEN];
+    if key.len() > BLOCK_LEN {
+        let digest = Sha256::digest(key);
+        block[..HASH_LEN].copy_from_slice(&digest);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mac = <HmacSha256 as KeyInit>::new(&block.into());
+    wipe(&mut block);
+    mac
+}
+
+/// HMAC-SHA256(`key`, the concatenation of `parts`).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    finish(keyed(key), parts)
+}
+
+/// Feeds `parts` to a keyed HMAC and finalises it: the one copy of that
+/// code, shared by PBKDF2's iterations and every other HMAC.
+#[inline(never)]
+fn finish(mut mac: HmacSha256, parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
 
 /// One PBKDF2-HMAC-SHA256 computation that can be advanced a slice at a time.
 ///
@@ -47,23 +82,8 @@ impl Pbkdf2Job {
     /// the salt need not be stored: it costs one iteration plus keying the
     /// HMAC. `iterations` of 0 is treated as 1, the minimum PBKDF2 allows.
     pub fn new(password: &[u8], salt: &[u8], iterations: u32) -> Self {
-        // HMAC keying done by hand (RFC 2104: hash keys longer than a block,
-        // zero-pad the rest) so that keying is infallible and the padded key
-        // is a local array we can wipe.
-        let mut key = [0u8; BLOCK_LEN];
-        if password.len() > BLOCK_LEN {
-            let digest = Sha256::digest(password);
-            key[..HASH_LEN].copy_from_slice(&digest);
-        } else {
-            key[..password.len()].copy_from_slice(password);
-        }
-        let prf = <HmacSha256 as KeyInit>::new(&key.into());
-        wipe(&mut key);
-
-        let mut first = prf.clone();
-        first.update(salt);
-        first.update(&1u32.to_be_bytes());
-        let u: [u8; HASH_LEN] = first.finalize().into_bytes().into();
+        let prf = keyed(password);
+        let u = finish(prf.clone(), &[salt, &1u32.to_be_bytes()]);
         Pbkdf2Job {
             prf,
             u,
@@ -77,9 +97,7 @@ impl Pbkdf2Job {
     pub fn step(&mut self, max_iterations: u32) -> u32 {
         let n = max_iterations.min(self.remaining);
         for _ in 0..n {
-            let mut mac = self.prf.clone();
-            mac.update(&self.u);
-            self.u = mac.finalize().into_bytes().into();
+            self.u = finish(self.prf.clone(), &[&self.u]);
             for (t, u) in self.t.iter_mut().zip(self.u.iter()) {
                 *t ^= *u;
             }
@@ -132,7 +150,9 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; HASH
 
 /// Overwrites `bytes` with zeros in a way the optimiser must not drop as a
 /// dead store (the crate forbids `unsafe`, so no volatile writes: the zeros
-/// are made observable through `black_box` instead).
+/// are made observable through `black_box` instead). Never inlined: it runs
+/// at a dozen places, and one copy keeps the firmware small.
+#[inline(never)]
 pub fn wipe(bytes: &mut [u8]) {
     for b in bytes.iter_mut() {
         *b = 0;

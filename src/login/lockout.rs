@@ -135,6 +135,18 @@ impl Lockout {
         self.entries.retain(|e| !e.is_stale(now, limits));
     }
 
+    /// When [`Lockout::expire`] next has something to forget: the end of
+    /// the earliest lock or failure window.
+    pub fn poll_at(&self, limits: &Limits) -> Option<Instant> {
+        self.entries
+            .iter()
+            .map(|e| {
+                e.locked_until
+                    .unwrap_or(e.window_start + limits.login_window)
+            })
+            .min()
+    }
+
     /// How many addresses the table tracks.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -285,5 +297,21 @@ mod tests {
         assert_eq!(l.len(), 1); // ip(2) is still locked until t=64
         l.expire(t(64), &L);
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn poll_at_is_when_the_next_entry_goes_stale() {
+        let mut l = Lockout::new();
+        assert_eq!(l.poll_at(&L), None);
+        l.record_failure(ip(1), t(10), &L);
+        assert_eq!(l.poll_at(&L), Some(t(70)), "the end of its window");
+        for i in 0..5 {
+            l.record_failure(ip(2), t(i), &L);
+        }
+        assert_eq!(l.poll_at(&L), Some(t(64)), "the end of the lock");
+        l.expire(t(64), &L);
+        assert_eq!(l.poll_at(&L), Some(t(70)));
+        l.expire(t(70), &L);
+        assert_eq!(l.poll_at(&L), None);
     }
 }

@@ -6,12 +6,16 @@
 //! anything else is a line of the line protocol:
 //!
 //! ```text
-//! LOGIN <user> <password>    check credentials; user and password are
-//!                            single tokens without whitespace
-//! WHOAMI                     who is logged in on this connection
-//! LOGOUT                     forget the login
-//! QUIT                       say goodbye and close
-//! HELP                       list the commands
+//! AUTH <user> <client-nonce>  start a challenge-response login (see
+//!                             super::scram): the password never crosses
+//!                             the wire
+//! PROOF <client-proof-hex>    answer the server's CHALLENGE
+//! LOGIN <user> <password>     check credentials sent in clear; user and
+//!                             password are single tokens without whitespace
+//! WHOAMI                      who is logged in on this connection
+//! LOGOUT                      forget the login
+//! QUIT                        say goodbye and close
+//! HELP                        list the commands
 //! ```
 //!
 //! Commands are case-insensitive; tokens are separated by any Unicode
@@ -19,6 +23,9 @@
 //! the length limit) is the session's job: this module sees one request.
 
 use super::dict::{self, DictError, Entry};
+use super::hash::HASH_LEN;
+use super::scram;
+use super::store::MAX_USER;
 
 /// Which form a request has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +54,16 @@ impl Form {
 /// request lives briefly on the stack, and there is no heap to box it on.
 #[allow(clippy::large_enum_variant)]
 pub enum Request<'a> {
+    /// `AUTH <user> <client-nonce>`: the user name fits in [`MAX_USER`]
+    /// bytes and the nonce is valid ([`scram::valid_client_nonce`]).
+    Auth {
+        /// The user name.
+        user: &'a str,
+        /// The client's nonce.
+        client_nonce: &'a str,
+    },
+    /// `PROOF <client-proof-hex>`, decoded.
+    Proof([u8; HASH_LEN]),
     /// `LOGIN <user> <password>`.
     Login {
         /// The user name.
@@ -70,6 +87,11 @@ impl core::fmt::Debug for Request<'_> {
     /// Never shows a password.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            Request::Auth { user, .. } => f
+                .debug_struct("Auth")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            Request::Proof(_) => f.write_str("Proof(..)"),
             Request::Login { user, .. } => f
                 .debug_struct("Login")
                 .field("user", user)
@@ -92,6 +114,15 @@ pub enum RequestError {
     InvalidUtf8,
     /// `LOGIN` without exactly a user and a password.
     LoginUsage,
+    /// `AUTH` without exactly a user and a nonce.
+    AuthUsage,
+    /// `AUTH` with a user name over [`MAX_USER`] bytes (no such user can
+    /// exist, so saying so tells nothing about the store).
+    AuthUserTooLong,
+    /// `AUTH` with a nonce that is not 8 to 64 printable ASCII characters.
+    AuthNonce,
+    /// `PROOF` without exactly one argument of 64 hex digits.
+    ProofUsage,
     /// Not a command of the line protocol (or one with arguments it does
     /// not take).
     UnknownCommand,
@@ -115,13 +146,46 @@ pub fn parse(bytes: &[u8]) -> Result<Request<'_>, RequestError> {
 }
 
 fn parse_line(text: &str) -> Result<Request<'_>, RequestError> {
-    let mut words = text.split_whitespace();
-    let command = words.next().ok_or(RequestError::Empty)?;
+    // The words are split once, up to one more than any command takes: one
+    // call site of the Unicode-aware splitter keeps the firmware small.
+    let mut words = [""; 4];
+    let mut n = 0;
+    for (slot, word) in words.iter_mut().zip(text.split_whitespace()) {
+        *slot = word;
+        n += 1;
+    }
+    let [command, a, b, _] = words;
+    if n == 0 {
+        return Err(RequestError::Empty);
+    }
+    let args = n - 1;
     let is = |name: &str| command.eq_ignore_ascii_case(name);
     if is("LOGIN") {
-        return match (words.next(), words.next(), words.next()) {
-            (Some(user), Some(password), None) => Ok(Request::Login { user, password }),
+        return match args {
+            2 => Ok(Request::Login {
+                user: a,
+                password: b,
+            }),
             _ => Err(RequestError::LoginUsage),
+        };
+    }
+    if is("AUTH") {
+        return match args {
+            2 if a.len() > MAX_USER => Err(RequestError::AuthUserTooLong),
+            2 if !scram::valid_client_nonce(b) => Err(RequestError::AuthNonce),
+            2 => Ok(Request::Auth {
+                user: a,
+                client_nonce: b,
+            }),
+            _ => Err(RequestError::AuthUsage),
+        };
+    }
+    if is("PROOF") {
+        return match args {
+            1 => scram::parse_hex(a)
+                .map(Request::Proof)
+                .ok_or(RequestError::ProofUsage),
+            _ => Err(RequestError::ProofUsage),
         };
     }
     let request = if is("WHOAMI") {
@@ -135,9 +199,9 @@ fn parse_line(text: &str) -> Result<Request<'_>, RequestError> {
     } else {
         return Err(RequestError::UnknownCommand);
     };
-    match words.next() {
-        None => Ok(request),
-        Some(_) => Err(RequestError::UnknownCommand),
+    match args {
+        0 => Ok(request),
+        _ => Err(RequestError::UnknownCommand),
     }
 }
 
@@ -176,6 +240,50 @@ mod tests {
         assert!(matches!(parse(b"Logout"), Ok(Request::Logout)));
         assert!(matches!(parse(b"QUIT"), Ok(Request::Quit)));
         assert!(matches!(parse(b" help "), Ok(Request::Help)));
+        assert!(matches!(
+            parse("auth 张三 abcdefgh".as_bytes()),
+            Ok(Request::Auth {
+                user: "张三",
+                client_nonce: "abcdefgh"
+            })
+        ));
+        let proof = format!("PROOF {}", "aB".repeat(32));
+        assert!(matches!(parse(proof.as_bytes()), Ok(Request::Proof(p)) if p == [0xab; 32]));
+    }
+
+    #[test]
+    fn scram_errors() {
+        let long_user = format!("AUTH {} abcdefgh", "x".repeat(MAX_USER + 1));
+        let fits = format!("AUTH {} abcdefgh", "x".repeat(MAX_USER));
+        assert!(matches!(parse(fits.as_bytes()), Ok(Request::Auth { .. })));
+        let nonce_64 = format!("AUTH u {}", "~".repeat(64));
+        assert!(matches!(
+            parse(nonce_64.as_bytes()),
+            Ok(Request::Auth { .. })
+        ));
+        let nonce_65 = format!("AUTH u {}", "n".repeat(65));
+        let bad_hex = format!("PROOF zz{}", "0".repeat(62));
+        let cases: [(&[u8], RequestError); 11] = [
+            (b"AUTH", RequestError::AuthUsage),
+            (b"AUTH u", RequestError::AuthUsage),
+            (b"AUTH u abcdefgh x", RequestError::AuthUsage),
+            (long_user.as_bytes(), RequestError::AuthUserTooLong),
+            (b"AUTH u short", RequestError::AuthNonce),
+            (nonce_65.as_bytes(), RequestError::AuthNonce),
+            ("AUTH u abcdefg\u{e9}".as_bytes(), RequestError::AuthNonce),
+            (b"PROOF", RequestError::ProofUsage),
+            (b"PROOF abcd", RequestError::ProofUsage),
+            (b"PROOF 00 00", RequestError::ProofUsage),
+            (bad_hex.as_bytes(), RequestError::ProofUsage),
+        ];
+        for (line, err) in cases {
+            assert_eq!(
+                parse(line).err(),
+                Some(err),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]
@@ -196,7 +304,16 @@ mod tests {
 
     #[test]
     fn debug_hides_passwords() {
-        for req in [&b"LOGIN alice s3cret"[..], b"{'alice': 's3cret'}"] {
+        let proof = format!("PROOF {}", "5e".repeat(32));
+        assert_eq!(
+            format!("{:?}", parse(proof.as_bytes()).unwrap()),
+            "Proof(..)"
+        );
+        for req in [
+            &b"LOGIN alice s3cret"[..],
+            b"{'alice': 's3cret'}",
+            b"AUTH alice s3cretnonce",
+        ] {
             let shown = format!("{:?}", parse(req).unwrap());
             assert!(
                 shown.contains("alice") && !shown.contains("s3cret"),

@@ -11,28 +11,34 @@
 //!   (over [`MAX_MESSAGE`] bytes) or `登录失败次数过多,请稍后再试!` (locked out),
 //!   and the session ends too.
 //! - anything else: the line protocol of [`super::request`], one LF- or
-//!   CRLF-terminated command per line and one `OK …`/`ERR …` line per
-//!   command. The connection stays open until `QUIT`. Blank lines are
-//!   ignored; a line over [`MAX_MESSAGE`] bytes gets `ERR message too long`
-//!   at once and the rest of it, up to the next LF, is skipped.
+//!   CRLF-terminated command per line and one reply line per command
+//!   (`OK …`, `ERR …`, or `CHALLENGE …` to `AUTH`). The connection stays
+//!   open until `QUIT`. Blank lines are ignored; a line over
+//!   [`MAX_MESSAGE`] bytes gets `ERR message too long` at once and the rest
+//!   of it, up to the next LF, is skipped.
 //!
-//! A login first asks the shared [`Lockout`](super::Lockout) table (a locked
-//! address costs no hash work), then runs PBKDF2 in slices out of the
-//! node-wide `hash_budget`. An unknown user is checked against
-//! [`Store::dummy`](super::Store::dummy), so it costs the same iterations and
-//! gets the same reply as a wrong password. The session reads no input while
-//! a check runs or a reply is waiting, and wipes request bytes once used.
-//! Logs carry the peer address and the outcome, never a name or password.
+//! Every login first asks the shared [`Lockout`](super::Lockout) table (a
+//! locked address costs no hash work). The plaintext forms (`LOGIN` and the
+//! dict) then run PBKDF2 in slices out of the node-wide `hash_budget` and
+//! compare the resulting `StoredKey`; `AUTH`/`PROOF` is the
+//! challenge-response exchange of [`super::scram`], where the client does
+//! the PBKDF2. An unknown user is checked against
+//! [`Store::dummy`](super::Store::dummy) (or gets a fake challenge), so it
+//! costs the same work and gets the same reply as a wrong password. The
+//! session reads no input while a check runs or a reply is waiting, and
+//! wipes request bytes once used. Logs carry the peer address and the
+//! outcome, never a name, password, salt, nonce or proof.
 
 use core::fmt::Write as _;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, Ipv4Address};
-use subtle::Choice;
+use subtle::{Choice, ConstantTimeEq};
 
 use super::dict::Scanner;
 use super::hash::{self, HASH_LEN, Pbkdf2Job};
 use super::request::{self, Form, Request, RequestError};
+use super::scram::{self, Challenge};
 use super::store::MAX_USER;
 use crate::config::MAX_MESSAGE;
 use crate::outbox::Outbox;
@@ -49,7 +55,14 @@ pub const DICT_MALFORMED: &str = "请求格式错误!";
 /// Dict-form reply to a request over [`MAX_MESSAGE`] bytes.
 pub const DICT_TOO_LONG: &str = "请求过长!";
 /// The line-protocol reply to `HELP`.
-pub const HELP: &str = "OK commands: LOGIN <user> <password> | WHOAMI | LOGOUT | QUIT | HELP\n";
+pub const HELP: &str = "OK commands: AUTH <user> <client-nonce> | PROOF <client-proof-hex> | \
+                        LOGIN <user> <password> | WHOAMI | LOGOUT | QUIT | HELP\n";
+/// The line-protocol reply to a failed login, any form, any reason.
+pub const LINE_FAILED: &str = "ERR invalid user name or password\n";
+
+// The error replies spell these limits out as constant text.
+const _: () = assert!(MAX_USER == 32);
+const _: () = assert!(scram::CLIENT_NONCE_MIN == 8 && scram::CLIENT_NONCE_MAX == 64);
 
 /// A user name as the session remembers it.
 type UserName = heapless::String<MAX_USER>;
@@ -66,8 +79,8 @@ struct Core {
     peer: IpAddress,
     /// The latest time the binding told us; `poll_at` while hashing.
     now: Instant,
-    /// The password check under way.
-    pending: Option<Pending>,
+    /// A password check or a challenge under way.
+    work: Work,
     /// Who logged in on this connection (line form).
     user: Option<UserName>,
     /// The client sent FIN: finish once the current request is answered.
@@ -75,9 +88,20 @@ struct Core {
     finished: bool,
 }
 
+/// What a session is in the middle of, besides reading. The two never
+/// overlap, so they share memory: a session is one per TCP socket slot.
+enum Work {
+    Idle,
+    /// A plaintext password being hashed.
+    Hashing(Pending),
+    /// A `CHALLENGE` sent; the next line must be its `PROOF`.
+    Challenged(Challenge),
+}
+
 /// A password check under way.
 struct Pending {
     job: Pbkdf2Job,
+    /// The record's `StoredKey`.
     expected: [u8; HASH_LEN],
     /// Whether the user exists: a dummy record's hash never counts.
     known: bool,
@@ -210,7 +234,7 @@ impl LoginSession {
             core: Core {
                 peer: IpAddress::Ipv4(Ipv4Address::UNSPECIFIED),
                 now: Instant::ZERO,
-                pending: None,
+                work: Work::Idle,
                 user: None,
                 peer_closed: false,
                 finished: false,
@@ -232,6 +256,13 @@ impl LoginSession {
 }
 
 impl Core {
+    fn hashing(&self) -> Option<&Pending> {
+        match &self.work {
+            Work::Hashing(p) => Some(p),
+            _ => None,
+        }
+    }
+
     fn answer(
         &mut self,
         cx: &mut Shared<'_, '_>,
@@ -239,6 +270,18 @@ impl Core {
         parsed: Result<Request<'_>, RequestError>,
         out: &mut Outbox,
     ) {
+        if let Err(RequestError::Empty) = parsed {
+            return;
+        }
+        // A challenge answers the very next line only: whatever this line
+        // is, the challenge is used up.
+        let challenge = match core::mem::replace(&mut self.work, Work::Idle) {
+            Work::Challenged(c) => Some(c),
+            other => {
+                self.work = other;
+                None
+            }
+        };
         let request = match (form, parsed) {
             (_, Ok(r)) => r,
             (_, Err(RequestError::Empty)) => return,
@@ -252,11 +295,28 @@ impl Core {
             (Form::Line, Err(RequestError::LoginUsage)) => {
                 return reply(out, "ERR usage: LOGIN <user> <password>\n");
             }
+            (Form::Line, Err(RequestError::AuthUsage)) => {
+                return reply(out, "ERR usage: AUTH <user> <client-nonce>\n");
+            }
+            (Form::Line, Err(RequestError::AuthUserTooLong)) => {
+                return reply(out, "ERR user name too long (max 32 bytes)\n");
+            }
+            (Form::Line, Err(RequestError::AuthNonce)) => {
+                return reply(
+                    out,
+                    "ERR client nonce must be 8 to 64 printable ASCII characters\n",
+                );
+            }
+            (Form::Line, Err(RequestError::ProofUsage)) => {
+                return reply(out, "ERR usage: PROOF <client-proof-hex>\n");
+            }
             (Form::Line, Err(RequestError::UnknownCommand | RequestError::Dict(_))) => {
                 return reply(out, "ERR unknown command, try HELP\n");
             }
         };
         match request {
+            Request::Auth { user, client_nonce } => self.auth(cx, user, client_nonce, out),
+            Request::Proof(proof) => self.proof(cx, challenge, &proof, out),
             Request::Login { user, password } => {
                 self.login(cx, Form::Line, user, password.as_bytes(), out)
             }
@@ -282,6 +342,85 @@ impl Core {
         }
     }
 
+    /// Refuses a locked-out address: returns `true` if it did.
+    fn refuse_if_locked(&mut self, cx: &mut Shared<'_, '_>, form: Form, out: &mut Outbox) -> bool {
+        let Some(left) = cx.lockout.locked_for(self.peer, self.now) else {
+            return false;
+        };
+        warn!("login {}: refused, address locked out", self.peer);
+        match form {
+            Form::Line => {
+                let _ = writeln!(
+                    out,
+                    "ERR locked out: too many failed logins, try again in {} s",
+                    ceil_secs(left)
+                );
+            }
+            Form::Dict => self.finish_with(DICT_LOCKED, out),
+        }
+        true
+    }
+
+    /// Counts a verdict in the lockout table and logs it (without a name).
+    fn record(&mut self, cx: &mut Shared<'_, '_>, ok: bool) {
+        if ok {
+            cx.lockout.record_success(self.peer);
+            info!("login {}: ok", self.peer);
+        } else {
+            warn!("login {}: failed", self.peer);
+            if cx.lockout.record_failure(self.peer, self.now, cx.limits) {
+                warn!("login {}: too many failures, address locked out", self.peer);
+            }
+        }
+    }
+
+    /// `AUTH`: sends a challenge, real or fake (or refuses a locked-out
+    /// address).
+    fn auth(&mut self, cx: &mut Shared<'_, '_>, user: &str, client_nonce: &str, out: &mut Outbox) {
+        // A new attempt replaces any earlier login on this connection.
+        self.user = None;
+        if self.refuse_if_locked(cx, Form::Line, out) {
+            return;
+        }
+        let challenge = Challenge::start(
+            cx.store,
+            cx.challenges,
+            user,
+            client_nonce,
+            self.now,
+            self.peer,
+            out,
+        );
+        cx.hash_budget = cx.hash_budget.saturating_sub(scram::AUTH_COST);
+        debug!("login {}: challenge sent", self.peer);
+        self.work = Work::Challenged(challenge);
+    }
+
+    /// `PROOF`: the verdict on the challenge this line answers.
+    fn proof(
+        &mut self,
+        cx: &mut Shared<'_, '_>,
+        challenge: Option<Challenge>,
+        proof: &[u8; HASH_LEN],
+        out: &mut Outbox,
+    ) {
+        let Some(mut challenge) = challenge else {
+            return reply(out, "ERR no challenge: send AUTH first\n");
+        };
+        if self.refuse_if_locked(cx, Form::Line, out) {
+            return;
+        }
+        let ok: bool = challenge.verify(proof).into();
+        cx.hash_budget = cx.hash_budget.saturating_sub(scram::PROOF_COST);
+        self.record(cx, ok);
+        if ok {
+            challenge.write_ok(out);
+            self.user = Some(challenge.take_user());
+        } else {
+            reply(out, LINE_FAILED);
+        }
+    }
+
     /// Starts checking a password (or refuses a locked-out address).
     fn login(
         &mut self,
@@ -293,18 +432,8 @@ impl Core {
     ) {
         // A new attempt replaces any earlier login on this connection.
         self.user = None;
-        if let Some(left) = cx.lockout.locked_for(self.peer, self.now) {
-            warn!("login {}: refused, address locked out", self.peer);
-            return match form {
-                Form::Line => {
-                    let _ = writeln!(
-                        out,
-                        "ERR locked out: too many failed logins, try again in {} s",
-                        ceil_secs(left)
-                    );
-                }
-                Form::Dict => self.finish_with(DICT_LOCKED, out),
-            };
+        if self.refuse_if_locked(cx, form, out) {
+            return;
         }
         let (record, known) = match cx.store.find(user) {
             Some(r) => (*r, true),
@@ -317,9 +446,9 @@ impl Core {
         let job = Pbkdf2Job::new(password, &record.salt, record.iterations);
         // `new` did the first iteration.
         cx.hash_budget = cx.hash_budget.saturating_sub(1);
-        self.pending = Some(Pending {
+        self.work = Work::Hashing(Pending {
             job,
-            expected: record.hash,
+            expected: record.stored_key,
             known,
             form,
             user: name,
@@ -330,29 +459,27 @@ impl Core {
     /// Advances the password check by what the budget allows, and gives the
     /// verdict once it is done.
     fn work(&mut self, cx: &mut Shared<'_, '_>, out: &mut Outbox) {
-        let Some(p) = &mut self.pending else { return };
+        let Work::Hashing(p) = &mut self.work else {
+            return;
+        };
         let used = p.job.step(cx.hash_budget);
         cx.hash_budget -= used;
-        if !p.job.is_done() {
+        let Some(salted) = p.job.result() else {
             return;
-        }
-        let Some(p) = self.pending.take() else { return };
-        let ok: bool = (p.job.matches(&p.expected) & Choice::from(p.known as u8)).into();
-        if ok {
-            cx.lockout.record_success(self.peer);
-            info!("login {}: ok", self.peer);
-        } else {
-            warn!("login {}: failed", self.peer);
-            if cx.lockout.record_failure(self.peer, self.now, cx.limits) {
-                warn!("login {}: too many failures, address locked out", self.peer);
-            }
-        }
+        };
+        // SaltedPassword → StoredKey, the same two steps for every user.
+        let ok: bool =
+            (scram::stored_key_of(salted).ct_eq(&p.expected) & Choice::from(p.known as u8)).into();
+        let Work::Hashing(p) = core::mem::replace(&mut self.work, Work::Idle) else {
+            return;
+        };
+        self.record(cx, ok);
         match (p.form, ok) {
             (Form::Line, true) => {
                 let _ = writeln!(out, "OK {}", p.user);
                 self.user = Some(p.user.clone());
             }
-            (Form::Line, false) => reply(out, "ERR invalid user name or password\n"),
+            (Form::Line, false) => reply(out, LINE_FAILED),
             (Form::Dict, true) => self.finish_with(DICT_OK, out),
             (Form::Dict, false) => self.finish_with(DICT_FAILED, out),
         }
@@ -400,7 +527,7 @@ impl Protocol for LoginSession {
     ) -> usize {
         self.core.now = now;
         self.core.work(cx, out);
-        if self.core.finished || self.core.pending.is_some() || !out.is_empty() {
+        if self.core.finished || self.core.hashing().is_some() || !out.is_empty() {
             return 0;
         }
         for (i, &b) in data.iter().enumerate() {
@@ -434,12 +561,12 @@ impl Protocol for LoginSession {
         if self.core.finished {
             return;
         }
-        if self.core.pending.is_none()
+        if self.core.hashing().is_none()
             && let Some(form) = self.reader.end_of_input()
         {
             self.handle(cx, form, out);
         }
-        if self.core.pending.is_none() {
+        if self.core.hashing().is_none() {
             self.core.finished = true;
         }
     }
@@ -453,15 +580,15 @@ impl Protocol for LoginSession {
     /// While a password check runs: at once (the last `now` seen), so the
     /// binding polls again as soon as it has budget.
     fn poll_at(&self) -> Option<Instant> {
-        self.core.pending.as_ref().map(|_| self.core.now)
+        self.core.hashing().map(|_| self.core.now)
     }
 
     /// Says `ERR idle timeout` to a line-protocol client (a half-sent dict
     /// gets no reply: its client expects only a verdict) and finishes.
     fn idle(&mut self, out: &mut Outbox) {
         let dict = matches!(self.reader.state, ReadState::Dict(_))
-            || matches!(&self.core.pending, Some(p) if p.form == Form::Dict);
-        self.core.pending = None;
+            || matches!(self.core.hashing(), Some(p) if p.form == Form::Dict);
+        self.core.work = Work::Idle;
         self.reader.wipe();
         self.reader.state = ReadState::Between;
         if !self.core.finished && !dict {

@@ -1,5 +1,11 @@
-//! The credential store: who may log in, as salt + PBKDF2 hash, never as
-//! plain text.
+//! The credential store: who may log in, as a salt and the SCRAM keys
+//! derived from the salted password, never as plain text.
+//!
+//! A record keeps `StoredKey` and `ServerKey` (see [`super::scram`]), not
+//! the PBKDF2 output itself: that output, `SaltedPassword`, is enough to
+//! answer a SCRAM challenge, whereas the two keys are not. Both the
+//! challenge-response form and the plaintext forms check against
+//! `StoredKey`.
 //!
 //! The core only ever reads a borrowed slice of [`Record`]s, so a board can
 //! keep its store in flash (`static`) and the host can load one from a users
@@ -8,7 +14,10 @@
 
 use core::fmt;
 
+use subtle::ConstantTimeEq;
+
 use super::hash::{HASH_LEN, Pbkdf2Job};
+use super::scram;
 
 /// Longest user name, in bytes of UTF-8. Records with longer names never
 /// match (a session keeps the name of its logged-in user in a buffer of this
@@ -22,7 +31,9 @@ pub const SALT_LEN: usize = 16;
 /// unknown users when the store is empty.
 pub const DEFAULT_ITERATIONS: u32 = 4096;
 
-/// One user's credentials: PBKDF2-HMAC-SHA256(password, salt, iterations).
+/// One user's credentials: with `SaltedPassword = PBKDF2-HMAC-SHA256(password,
+/// salt, iterations)`, the SCRAM keys `StoredKey` and `ServerKey` derived
+/// from it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// The user name: 1..=[`MAX_USER`] bytes, no whitespace, no `:`.
@@ -31,12 +42,16 @@ pub struct Record<'a> {
     pub iterations: u32,
     /// The per-user random salt.
     pub salt: [u8; SALT_LEN],
-    /// The derived key.
-    pub hash: [u8; HASH_LEN],
+    /// `SHA-256(HMAC(SaltedPassword, "Client Key"))`: what a password or a
+    /// client proof is checked against.
+    pub stored_key: [u8; HASH_LEN],
+    /// `HMAC(SaltedPassword, "Server Key")`: signs the server's `OK`, so the
+    /// client knows it talks to a server that holds its keys.
+    pub server_key: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for Record<'_> {
-    /// Leaves out the salt and hash: debug output ends up in logs.
+    /// Leaves out the salt and keys: debug output ends up in logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
             .field("user", &self.user)
@@ -45,13 +60,33 @@ impl fmt::Debug for Record<'_> {
     }
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
+    /// The record of `user` whose PBKDF2 output is `salted_password`: what
+    /// the old users-file format stored, and what `add-user` computes.
+    pub fn from_salted_password(
+        user: &'a str,
+        iterations: u32,
+        salt: [u8; SALT_LEN],
+        salted_password: &[u8; HASH_LEN],
+    ) -> Self {
+        Record {
+            user,
+            iterations,
+            salt,
+            stored_key: scram::stored_key_of(salted_password),
+            server_key: scram::server_key(salted_password),
+        }
+    }
+
     /// Checks `password` against this record in one blocking call. For tools
     /// and tests: a session hashes in slices instead.
     pub fn verify(&self, password: &[u8]) -> bool {
         let mut job = Pbkdf2Job::new(password, &self.salt, self.iterations);
         job.step(u32::MAX);
-        job.matches(&self.hash).into()
+        match job.result() {
+            Some(salted) => scram::stored_key_of(salted).ct_eq(&self.stored_key).into(),
+            None => false,
+        }
     }
 }
 
@@ -71,11 +106,19 @@ impl<'a> Store<'a> {
     /// The record of `user`, if there is one. Returns `None` for names longer
     /// than [`MAX_USER`]. The caller must then still do the same hash work
     /// (see [`Store::dummy`]), or the reply time tells which users exist.
+    /// Looks at every record, wherever the name is found, so the time it
+    /// takes does not tell where (or whether) it was.
     pub fn find(&self, user: &str) -> Option<&Record<'a>> {
         if user.len() > MAX_USER {
             return None;
         }
-        self.records.iter().find(|r| r.user == user)
+        let mut found = None;
+        for r in self.records {
+            if found.is_none() && r.user == user {
+                found = Some(r);
+            }
+        }
+        found
     }
 
     /// A record that no password matches, costing as many iterations as the
@@ -88,13 +131,14 @@ impl<'a> Store<'a> {
             Some(r) => r.iterations,
             None => DEFAULT_ITERATIONS,
         };
-        // The hash is never compared on its own: the session also requires
-        // that the user was found. Zeros are not a plausible PBKDF2 output.
+        // The key is never compared on its own: the session also requires
+        // that the user was found. Zeros are not a plausible SHA-256 output.
         Record {
             user: "",
             iterations,
             salt: [0x5a; SALT_LEN],
-            hash: [0; HASH_LEN],
+            stored_key: [0; HASH_LEN],
+            server_key: [0; HASH_LEN],
         }
     }
 
@@ -105,27 +149,30 @@ impl<'a> Store<'a> {
 }
 
 /// The tutorial's three users (张三, 赵四, 王八, with the tutorial's
-/// passwords), stored as salt and PBKDF2-HMAC-SHA256 hash with 4096
-/// iterations. Regenerate a line with
-/// `python3 -c "import hashlib,os; s=os.urandom(16); print(s.hex(), hashlib.pbkdf2_hmac('sha256', PASSWORD.encode(), s, 4096).hex())"`.
+/// passwords), stored as salt, `StoredKey` and `ServerKey` with 4096
+/// PBKDF2 iterations. Regenerate a record with
+/// `python3 -c "import hashlib,hmac,os; s=os.urandom(16); p=hashlib.pbkdf2_hmac('sha256', PASSWORD.encode(), s, 4096); print(s.hex(), hashlib.sha256(hmac.digest(p, b'Client Key', 'sha256')).hexdigest(), hmac.digest(p, b'Server Key', 'sha256').hex())"`.
 pub static DEMO_RECORDS: [Record<'static>; 3] = [
     Record {
         user: "张三",
         iterations: DEFAULT_ITERATIONS,
         salt: hex16("a8270b019d7f25a0b802b1837c003000"),
-        hash: hex32("92fbb19e79dde71716db911d7d20d8e473aa2505676d0571cd910ea2d27725c1"),
+        stored_key: hex32("f1409f1803fb77e7a4de159b7948de8e79129ca4dd7ce6a89d3fa98b7eac96aa"),
+        server_key: hex32("24c0aed295b0947251cac8ae5ffda39bdcba5c6b2919efe93bbad68af5e6cc60"),
     },
     Record {
         user: "赵四",
         iterations: DEFAULT_ITERATIONS,
         salt: hex16("e3f7c460a051c44c1a375b488c6a99a9"),
-        hash: hex32("3dcb8786bef30c2374ed3256b367918a4780d44b608b0f6d8f04c970c8bb7c33"),
+        stored_key: hex32("0ea26e8986d606256eec3dffa5d027727d1ba40e72836be14c657694e6412030"),
+        server_key: hex32("fff51a0773705ff1cdac605d441d1c22f4a864b80c113d202bcfa16d3cdd4000"),
     },
     Record {
         user: "王八",
         iterations: DEFAULT_ITERATIONS,
         salt: hex16("74ddfb1c67acdfba4211a29f5554bc5c"),
-        hash: hex32("1a088ea74983752db34e1809217be99b4c591106e3f93259677462e3977c3b60"),
+        stored_key: hex32("61b811a13fdf98a61265a8b60b7ca38aff0b9f9cf1eee6471f7ba10e1b1ec5c6"),
+        server_key: hex32("f1cb4371ee5a75c81f7b7184db67972b821c46912d08ff18e166cbaebb0da5e3"),
     },
 ];
 
@@ -212,23 +259,33 @@ const fn hex32(s: &str) -> [u8; 32] {
 }
 
 #[cfg(feature = "std")]
-pub use self::file::{OwnedRecord, ParseError, format_line, parse_line};
+pub use self::file::{OwnedRecord, ParseError, Scheme, format_line, parse_line, parse_line_scheme};
 
 /// The users file (host only).
 ///
-/// One user per line:
+/// One user per line. The second field names the format of the rest, so it
+/// is the line's version tag:
 ///
 /// ```text
-/// user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX
-/// 张三:pbkdf2-sha256:4096:a8270b019d7f25a0b802b1837c003000:92fbb19e…c1
+/// user:scram-sha-256:ITERATIONS:SALT_HEX:STORED_KEY_HEX:SERVER_KEY_HEX
+/// 张三:scram-sha-256:4096:a8270b019d7f25a0b802b1837c003000:f1409f18…aa:24c0aed2…60
 /// ```
 ///
 /// - `user`: 1..=32 bytes of UTF-8, no whitespace, no `:`, no control
 ///   characters;
-/// - `pbkdf2-sha256`: the scheme, PBKDF2-HMAC-SHA256 with a 32-byte output;
-/// - `ITERATIONS`: decimal, at least 1;
+/// - `scram-sha-256`: the scheme, version 2 of this file;
+/// - `ITERATIONS`: PBKDF2 iterations, decimal, at least 1;
 /// - `SALT_HEX`: 16 bytes as 32 hex digits;
-/// - `HASH_HEX`: the 32-byte derived key as 64 hex digits.
+/// - `STORED_KEY_HEX`, `SERVER_KEY_HEX`: the SCRAM keys (see
+///   [`super::scram`]), 32 bytes each as 64 hex digits.
+///
+/// Version 1 lines, `user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX`, are
+/// still read: `HASH_HEX` is `SaltedPassword`, from which both keys are
+/// derived on loading, so those users can log in every way. But a version 1
+/// file is *password-equivalent* for challenge-response: whoever reads
+/// `SaltedPassword` can compute a valid proof without knowing the password.
+/// Re-add such users (`host-sim add-user`), which writes version 2 lines;
+/// [`parse_line_scheme`] tells which lines are old.
 ///
 /// [`parse_line`] reads one line; skipping blank lines and `#` comments and
 /// numbering lines for error messages is the caller's job.
@@ -236,10 +293,24 @@ pub use self::file::{OwnedRecord, ParseError, format_line, parse_line};
 mod file {
     use std::string::String;
 
+    use super::super::hash::pbkdf2_sha256;
+    use super::super::scram::parse_hex;
     use super::*;
 
-    /// The scheme tag of the users file.
-    const SCHEME: &str = "pbkdf2-sha256";
+    /// The version 2 scheme tag, the one [`format_line`] writes.
+    const SCRAM: &str = "scram-sha-256";
+    /// The version 1 scheme tag, still read.
+    const PBKDF2: &str = "pbkdf2-sha256";
+
+    /// Which format a users-file line has.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Scheme {
+        /// Version 2: `scram-sha-256`, salt and the two SCRAM keys.
+        ScramSha256,
+        /// Version 1: `pbkdf2-sha256`, salt and `SaltedPassword` (converted
+        /// to the keys on loading; password-equivalent, so rewrite it).
+        Pbkdf2Sha256,
+    }
 
     /// A record that owns its user name, as read from a users file. The host
     /// keeps a `Vec<OwnedRecord>`, builds a `Vec<Record>` from it with
@@ -252,8 +323,10 @@ mod file {
         pub iterations: u32,
         /// The per-user salt.
         pub salt: [u8; SALT_LEN],
-        /// The derived key.
-        pub hash: [u8; HASH_LEN],
+        /// `StoredKey`.
+        pub stored_key: [u8; HASH_LEN],
+        /// `ServerKey`.
+        pub server_key: [u8; HASH_LEN],
     }
 
     impl fmt::Debug for OwnedRecord {
@@ -275,13 +348,26 @@ mod file {
             if iterations == 0 {
                 return Err(ParseError::Iterations);
             }
-            let hash = super::super::hash::pbkdf2_sha256(password.as_bytes(), &salt, iterations);
-            Ok(OwnedRecord {
+            let mut salted = pbkdf2_sha256(password.as_bytes(), &salt, iterations);
+            let record = Self::from_salted(user, iterations, salt, &salted);
+            super::super::hash::wipe(&mut salted);
+            Ok(record)
+        }
+
+        fn from_salted(
+            user: &str,
+            iterations: u32,
+            salt: [u8; SALT_LEN],
+            salted: &[u8; HASH_LEN],
+        ) -> Self {
+            let r = Record::from_salted_password(user, iterations, salt, salted);
+            OwnedRecord {
                 user: user.into(),
                 iterations,
                 salt,
-                hash,
-            })
+                stored_key: r.stored_key,
+                server_key: r.server_key,
+            }
         }
 
         /// The borrowed form the store holds.
@@ -290,7 +376,8 @@ mod file {
                 user: &self.user,
                 iterations: self.iterations,
                 salt: self.salt,
-                hash: self.hash,
+                stored_key: self.stored_key,
+                server_key: self.server_key,
             }
         }
     }
@@ -298,93 +385,110 @@ mod file {
     /// Why a users-file line was rejected.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum ParseError {
-        /// Not five `:`-separated fields.
+        /// Not six `:`-separated fields (five for `pbkdf2-sha256`).
         FieldCount,
         /// The user name is not allowed.
         User(UserError),
-        /// The scheme is not `pbkdf2-sha256`.
+        /// The scheme is neither `scram-sha-256` nor `pbkdf2-sha256`.
         Scheme,
         /// The iteration count is not a decimal number from 1 to 2^32 - 1.
         Iterations,
         /// The salt is not 32 hex digits.
         Salt,
-        /// The hash is not 64 hex digits.
+        /// A key (or the old format's hash) is not 64 hex digits.
         Hash,
     }
 
     impl fmt::Display for ParseError {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self {
-                ParseError::FieldCount => {
-                    f.write_str("expected user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX")
-                }
+                ParseError::FieldCount => f.write_str(
+                    "expected user:scram-sha-256:ITERATIONS:SALT_HEX:STORED_KEY_HEX:SERVER_KEY_HEX \
+                     (or the old user:pbkdf2-sha256:ITERATIONS:SALT_HEX:HASH_HEX)",
+                ),
                 ParseError::User(e) => e.fmt(f),
-                ParseError::Scheme => f.write_str("unknown scheme (expected pbkdf2-sha256)"),
+                ParseError::Scheme => {
+                    f.write_str("unknown scheme (expected scram-sha-256 or pbkdf2-sha256)")
+                }
                 ParseError::Iterations => {
                     f.write_str("iterations must be a decimal number from 1 to 4294967295")
                 }
                 ParseError::Salt => f.write_str("salt must be 32 hex digits (16 bytes)"),
-                ParseError::Hash => f.write_str("hash must be 64 hex digits (32 bytes)"),
+                ParseError::Hash => f.write_str("keys and hashes must be 64 hex digits (32 bytes)"),
             }
         }
     }
 
     impl std::error::Error for ParseError {}
 
-    /// Reads one users-file line (without its line terminator; surrounding
-    /// whitespace is ignored).
+    /// Reads one users-file line of either version (without its line
+    /// terminator; surrounding whitespace is ignored).
     pub fn parse_line(line: &str) -> Result<OwnedRecord, ParseError> {
-        let mut fields = line.trim().split(':');
-        let mut next = || fields.next().ok_or(ParseError::FieldCount);
-        let (user, scheme, iterations, salt, hash) = (next()?, next()?, next()?, next()?, next()?);
-        if fields.next().is_some() {
-            return Err(ParseError::FieldCount);
-        }
-        validate_user(user).map_err(ParseError::User)?;
-        if scheme != SCHEME {
-            return Err(ParseError::Scheme);
-        }
-        let iterations = match iterations.parse::<u32>() {
-            Ok(n) if n > 0 && iterations.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(ParseError::Iterations),
-        };
-        let salt = parse_hex::<SALT_LEN>(salt).ok_or(ParseError::Salt)?;
-        let hash = parse_hex::<HASH_LEN>(hash).ok_or(ParseError::Hash)?;
-        Ok(OwnedRecord {
-            user: user.into(),
-            iterations,
-            salt,
-            hash,
-        })
+        parse_line_scheme(line).map(|(r, _)| r)
     }
 
-    /// Writes `record` as one users-file line, without a line terminator.
+    /// [`parse_line`], also telling which version the line is.
+    pub fn parse_line_scheme(line: &str) -> Result<(OwnedRecord, Scheme), ParseError> {
+        let fields: std::vec::Vec<&str> = line.trim().split(':').collect();
+        if fields.len() < 5 {
+            return Err(ParseError::FieldCount);
+        }
+        let user = fields[0];
+        validate_user(user).map_err(ParseError::User)?;
+        let scheme = match fields[1] {
+            SCRAM => Scheme::ScramSha256,
+            PBKDF2 => Scheme::Pbkdf2Sha256,
+            _ => return Err(ParseError::Scheme),
+        };
+        let expected = match scheme {
+            Scheme::ScramSha256 => 6,
+            Scheme::Pbkdf2Sha256 => 5,
+        };
+        if fields.len() != expected {
+            return Err(ParseError::FieldCount);
+        }
+        let iterations = match fields[2].parse::<u32>() {
+            Ok(n) if n > 0 && fields[2].bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err(ParseError::Iterations),
+        };
+        let salt = parse_hex::<SALT_LEN>(fields[3]).ok_or(ParseError::Salt)?;
+        let key = |i: usize| parse_hex::<HASH_LEN>(fields[i]).ok_or(ParseError::Hash);
+        let record = match scheme {
+            Scheme::ScramSha256 => OwnedRecord {
+                user: user.into(),
+                iterations,
+                salt,
+                stored_key: key(4)?,
+                server_key: key(5)?,
+            },
+            Scheme::Pbkdf2Sha256 => {
+                let mut salted = key(4)?;
+                let r = OwnedRecord::from_salted(user, iterations, salt, &salted);
+                super::super::hash::wipe(&mut salted);
+                r
+            }
+        };
+        Ok((record, scheme))
+    }
+
+    /// Writes `record` as one version 2 users-file line, without a line
+    /// terminator.
     pub fn format_line(record: &Record<'_>) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let _ = write!(s, "{}:{}:{}:", record.user, SCHEME, record.iterations);
-        for b in record.salt {
-            let _ = write!(s, "{b:02x}");
-        }
-        s.push(':');
-        for b in record.hash {
-            let _ = write!(s, "{b:02x}");
+        let _ = write!(s, "{}:{}:{}:", record.user, SCRAM, record.iterations);
+        for (i, field) in [&record.salt[..], &record.stored_key, &record.server_key]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                s.push(':');
+            }
+            for b in field {
+                let _ = write!(s, "{b:02x}");
+            }
         }
         s
-    }
-
-    fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
-        let s = s.as_bytes();
-        if s.len() != 2 * N {
-            return None;
-        }
-        let mut out = [0u8; N];
-        for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-            let hi = (pair[0] as char).to_digit(16)?;
-            let lo = (pair[1] as char).to_digit(16)?;
-            *o = (hi << 4 | lo) as u8;
-        }
-        Some(out)
     }
 }
 
@@ -470,14 +574,36 @@ mod tests {
         fn format_then_parse_round_trips_the_demo_records() {
             for r in &DEMO_RECORDS {
                 let line = format_line(r);
-                let owned = parse_line(&line).expect("own output parses");
+                let (owned, scheme) = parse_line_scheme(&line).expect("own output parses");
                 assert_eq!(owned.as_record(), *r);
+                assert_eq!(scheme, Scheme::ScramSha256);
             }
             assert_eq!(
                 format_line(&DEMO_RECORDS[0]),
-                "张三:pbkdf2-sha256:4096:a8270b019d7f25a0b802b1837c003000:\
-                 92fbb19e79dde71716db911d7d20d8e473aa2505676d0571cd910ea2d27725c1"
+                "张三:scram-sha-256:4096:a8270b019d7f25a0b802b1837c003000:\
+                 f1409f1803fb77e7a4de159b7948de8e79129ca4dd7ce6a89d3fa98b7eac96aa:\
+                 24c0aed295b0947251cac8ae5ffda39bdcba5c6b2919efe93bbad68af5e6cc60"
             );
+        }
+
+        #[test]
+        fn version_1_lines_migrate_to_the_same_keys() {
+            // The demo records as the old format stored them: SaltedPassword.
+            let old = [
+                "张三:pbkdf2-sha256:4096:a8270b019d7f25a0b802b1837c003000:\
+                 92fbb19e79dde71716db911d7d20d8e473aa2505676d0571cd910ea2d27725c1",
+                "赵四:pbkdf2-sha256:4096:e3f7c460a051c44c1a375b488c6a99a9:\
+                 3dcb8786bef30c2374ed3256b367918a4780d44b608b0f6d8f04c970c8bb7c33",
+                "王八:pbkdf2-sha256:4096:74ddfb1c67acdfba4211a29f5554bc5c:\
+                 1a088ea74983752db34e1809217be99b4c591106e3f93259677462e3977c3b60",
+            ];
+            for (line, demo) in old.iter().zip(&DEMO_RECORDS) {
+                let (owned, scheme) = parse_line_scheme(line).expect("old lines parse");
+                assert_eq!(scheme, Scheme::Pbkdf2Sha256);
+                assert_eq!(owned.as_record(), *demo);
+                // Written back, it is a version 2 line.
+                assert!(format_line(&owned.as_record()).contains(":scram-sha-256:"));
+            }
         }
 
         #[test]
@@ -505,55 +631,77 @@ mod tests {
         #[test]
         fn parse_line_errors() {
             let salt = "00".repeat(16);
-            let hash = "ab".repeat(32);
-            let ok = format!("u:pbkdf2-sha256:10:{salt}:{hash}");
+            let key = "ab".repeat(32);
+            let ok = format!("u:scram-sha-256:10:{salt}:{key}:{key}");
             assert!(parse_line(&ok).is_ok());
             assert!(parse_line(&format!("  {ok}\r\n")).is_ok());
+            assert!(parse_line(&format!("u:pbkdf2-sha256:10:{salt}:{key}")).is_ok());
             assert_eq!(
-                parse_line(&format!("u:pbkdf2-sha256:10:{salt}:{}", "AB".repeat(32)))
-                    .map(|r| r.hash),
+                parse_line(&format!(
+                    "u:scram-sha-256:10:{salt}:{}:{key}",
+                    "AB".repeat(32)
+                ))
+                .map(|r| r.stored_key),
                 Ok([0xab; 32])
             );
             let cases = [
                 ("", ParseError::FieldCount),
-                ("u:pbkdf2-sha256:10:00", ParseError::FieldCount),
+                ("u:scram-sha-256:10:00", ParseError::FieldCount),
                 (&*format!("{ok}:extra"), ParseError::FieldCount),
                 (
-                    &*format!(":pbkdf2-sha256:10:{salt}:{hash}"),
+                    &*format!("u:scram-sha-256:10:{salt}:{key}"),
+                    ParseError::FieldCount,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:10:{salt}:{key}:{key}"),
+                    ParseError::FieldCount,
+                ),
+                (
+                    &*format!(":scram-sha-256:10:{salt}:{key}:{key}"),
                     ParseError::User(UserError::Empty),
                 ),
                 (
-                    &*format!("a b:pbkdf2-sha256:10:{salt}:{hash}"),
+                    &*format!("a b:scram-sha-256:10:{salt}:{key}:{key}"),
                     ParseError::User(UserError::Whitespace),
                 ),
-                (&*format!("u:sha1:10:{salt}:{hash}"), ParseError::Scheme),
                 (
-                    &*format!("u:pbkdf2-sha256:0:{salt}:{hash}"),
+                    &*format!("u:sha1:10:{salt}:{key}:{key}"),
+                    ParseError::Scheme,
+                ),
+                (
+                    &*format!("u:scram-sha-256:0:{salt}:{key}:{key}"),
                     ParseError::Iterations,
                 ),
                 (
-                    &*format!("u:pbkdf2-sha256:+10:{salt}:{hash}"),
+                    &*format!("u:scram-sha-256:+10:{salt}:{key}:{key}"),
                     ParseError::Iterations,
                 ),
                 (
-                    &*format!("u:pbkdf2-sha256:x:{salt}:{hash}"),
+                    &*format!("u:scram-sha-256:x:{salt}:{key}:{key}"),
                     ParseError::Iterations,
                 ),
                 (
-                    &*format!("u:pbkdf2-sha256:99999999999:{salt}:{hash}"),
+                    &*format!("u:scram-sha-256:99999999999:{salt}:{key}:{key}"),
                     ParseError::Iterations,
                 ),
-                (&*format!("u:pbkdf2-sha256:10:00:{hash}"), ParseError::Salt),
                 (
-                    &*format!("u:pbkdf2-sha256:10:{}:{hash}", "zz".repeat(16)),
+                    &*format!("u:scram-sha-256:10:00:{key}:{key}"),
                     ParseError::Salt,
                 ),
                 (
-                    &*format!("u:pbkdf2-sha256:10:{salt}:{}", "a".repeat(63)),
+                    &*format!("u:scram-sha-256:10:{}:{key}:{key}", "zz".repeat(16)),
+                    ParseError::Salt,
+                ),
+                (
+                    &*format!("u:scram-sha-256:10:{salt}:{}:{key}", "a".repeat(63)),
                     ParseError::Hash,
                 ),
                 (
-                    &*format!("u:pbkdf2-sha256:10:{salt}:{}", "é".repeat(32)),
+                    &*format!("u:scram-sha-256:10:{salt}:{key}:{}", "é".repeat(32)),
+                    ParseError::Hash,
+                ),
+                (
+                    &*format!("u:pbkdf2-sha256:10:{salt}:{}", "a".repeat(65)),
                     ParseError::Hash,
                 ),
             ];

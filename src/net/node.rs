@@ -19,7 +19,7 @@ use crate::chat::hotline::Hotline;
 use crate::chat::responder::{AutoResponder, Responder};
 use crate::chat::{BYEBYE, tcp_chat::NotYourTurn};
 use crate::config::Config;
-use crate::login::{Lockout, Store};
+use crate::login::{Challenges, Lockout, Store};
 use crate::net::memory::Memory;
 use crate::net::tcp_slot::{Proto, Service, TcpSlot, drop_duplicate_handshakes};
 use crate::net::udp as services;
@@ -117,6 +117,9 @@ const FRAMES_PER_ROUND: usize = 256;
 struct UdpHandles {
     echo: [SocketHandle; 2],
     hotline: SocketHandle,
+    /// One per socket (echo, echo, hotline): a reply that cannot leave
+    /// must not block the others for good.
+    watchdogs: [services::Watchdog; 3],
 }
 
 /// Every service on one smoltcp interface.
@@ -127,9 +130,15 @@ pub struct Node<'a, R: Responder = AutoResponder> {
     udp: UdpHandles,
     hotline: Hotline,
     lockout: Lockout,
+    challenges: Challenges,
     store: &'a Store<'a>,
     responder: R,
     config: Config,
+    /// The last [`Node::poll`] stopped at a cap (rounds, frames) while
+    /// work was still moving: [`Node::poll_delay`] says poll again at once.
+    /// Without it, a bulk transfer left half-echoed in the buffers waited
+    /// for the next frame or timer (10 ms and more) to carry on.
+    unfinished: bool,
     #[cfg(feature = "dhcp")]
     dhcp: super::dhcp::Dhcp,
 }
@@ -192,6 +201,11 @@ impl<'a, R: Responder> Node<'a, R> {
                 // Replies are whole messages written at once; Nagle would only
                 // delay the chat's and login's small answers.
                 socket.set_nagle_enabled(false);
+                // smoltcp retransmits a SYN-ACK without limit, so a handshake
+                // the client never completes (its ACK lost, or a spoofed SYN)
+                // would hold this socket of the pool for good. The timeout
+                // ends it; it stays set across `listen`, for every connection.
+                socket.set_timeout(Some(config.limits.peer_timeout));
                 let _ = socket.listen(port);
                 slots[next] = TcpSlot {
                     handle: Some(sockets.add(socket)),
@@ -199,6 +213,7 @@ impl<'a, R: Responder> Node<'a, R> {
                     port,
                     generation: 0,
                     conn: None,
+                    half_open: false,
                 };
                 next += 1;
             }
@@ -219,6 +234,7 @@ impl<'a, R: Responder> Node<'a, R> {
         let udp = UdpHandles {
             echo: [add_udp(ports.udp_echo[0]), add_udp(ports.udp_echo[1])],
             hotline: add_udp(ports.hotline),
+            watchdogs: [services::Watchdog::NEW; 3],
         };
 
         if cfg!(feature = "dhcp") {
@@ -237,9 +253,11 @@ impl<'a, R: Responder> Node<'a, R> {
             udp,
             hotline: Hotline::new(),
             lockout: Lockout::new(),
+            challenges: Challenges::new(net.random_seed, store),
             store,
             responder,
             config: *config,
+            unfinished: false,
             #[cfg(feature = "dhcp")]
             dhcp,
         })
@@ -253,9 +271,12 @@ impl<'a, R: Responder> Node<'a, R> {
         let mut any = false;
         let mut hash_budget = self.config.limits.hash_iterations_per_poll;
         self.iface.poll_maintenance(now);
+        self.unfinished = true;
         for _ in 0..ROUNDS {
             // Ingress and egress are split (rather than `Interface::poll`) so
-            // that duplicate handshakes are dropped before any SYN-ACK leaves.
+            // that duplicate handshakes are dropped before any SYN-ACK leaves,
+            // and frame by frame: the segment right behind a duplicate SYN
+            // must not reach the duplicate's socket, which would reset it.
             let mut frames = 0;
             while frames < FRAMES_PER_ROUND
                 && self
@@ -263,21 +284,23 @@ impl<'a, R: Responder> Node<'a, R> {
                     .poll_ingress_single(now, device, &mut self.sockets)
                     != PollIngressSingleResult::None
             {
+                drop_duplicate_handshakes(self.slots, &mut self.sockets);
                 frames += 1;
             }
-            drop_duplicate_handshakes(self.slots, &mut self.sockets);
             #[cfg(feature = "dhcp")]
             {
                 any |= self.dhcp.poll(&mut self.iface, &mut self.sockets, now);
             }
             let app = self.poll_services(now, &mut hash_budget);
-            for _ in 0..FRAMES_PER_ROUND {
-                if self.iface.poll_egress(now, device, &mut self.sockets) == PollResult::None {
-                    break;
-                }
+            let mut sent = 0;
+            while sent < FRAMES_PER_ROUND
+                && self.iface.poll_egress(now, device, &mut self.sockets) != PollResult::None
+            {
+                sent += 1;
             }
             any |= app || frames > 0;
-            if !app && frames == 0 {
+            if !app && frames == 0 && sent < FRAMES_PER_ROUND {
+                self.unfinished = false;
                 break;
             }
         }
@@ -288,6 +311,9 @@ impl<'a, R: Responder> Node<'a, R> {
     /// frame arrives first. `Some(ZERO)` means poll again at once (for
     /// example while a password hash is being computed in slices).
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        if self.unfinished {
+            return Some(Duration::ZERO);
+        }
         let net = self.iface.poll_delay(now, &self.sockets);
         let app = self
             .next_deadline()
@@ -368,6 +394,7 @@ impl<'a, R: Responder> Node<'a, R> {
             udp: handles,
             hotline,
             lockout,
+            challenges,
             store,
             responder,
             config,
@@ -377,6 +404,7 @@ impl<'a, R: Responder> Node<'a, R> {
             limits: &config.limits,
             store,
             lockout,
+            challenges,
             hash_budget: *hash_budget,
             responder,
         };
@@ -386,17 +414,24 @@ impl<'a, R: Responder> Node<'a, R> {
             any |= slot.poll(index, sockets.get_mut::<tcp::Socket>(handle), &mut cx, now);
         }
         *hash_budget = cx.hash_budget;
-        for handle in handles.echo {
-            any |= services::echo(sockets.get_mut::<udp::Socket>(handle));
+        // Forget failed logins whose window or lock is over: without this
+        // the table only ever shrank on a successful login.
+        cx.lockout.expire(now, cx.limits);
+        let [echo_a, echo_b, hot] = &mut handles.watchdogs;
+        for (handle, watchdog) in handles.echo.into_iter().zip([echo_a, echo_b]) {
+            let socket = sockets.get_mut::<udp::Socket>(handle);
+            any |= watchdog.guard(socket, now, services::echo);
         }
         let socket = sockets.get_mut::<udp::Socket>(handles.hotline);
-        any |= services::hotline(
-            socket,
-            hotline,
-            cx.responder,
-            now,
-            config.limits.hotline_idle,
-        );
+        any |= hot.guard(socket, now, |socket| {
+            services::hotline(
+                socket,
+                hotline,
+                cx.responder,
+                now,
+                config.limits.hotline_idle,
+            )
+        });
         any
     }
 
@@ -409,9 +444,12 @@ impl<'a, R: Responder> Node<'a, R> {
             .slots
             .iter()
             .filter_map(|s| s.conn.as_ref()?.poll_at(idle, peer));
-        let others = self.hotline.poll_at(self.config.limits.hotline_idle);
+        let others = (self.hotline.poll_at(self.config.limits.hotline_idle))
+            .into_iter()
+            .chain(self.lockout.poll_at(&self.config.limits))
+            .chain(self.udp.watchdogs.iter().filter_map(|w| w.poll_at()));
         #[cfg(feature = "dhcp")]
-        let others = others.into_iter().chain(self.dhcp.poll_at());
+        let others = others.chain(self.dhcp.poll_at());
         tcp.chain(others).min()
     }
 }
@@ -435,4 +473,116 @@ fn take<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
     let (head, tail) = all.split_at_mut(n.min(all.len()));
     *rest = tail;
     head
+}
+
+#[cfg(test)]
+mod tests {
+    use smoltcp::phy::{ChecksumCapabilities, TxToken};
+    use smoltcp::socket::tcp::State;
+    use smoltcp::wire::{
+        EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+        TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+
+    use super::*;
+    use crate::net::HostMemory;
+    use crate::sim::Hub;
+
+    const MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+    const IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+
+    /// A client's SYN to the node, from a client that then falls silent.
+    fn syn(src_port: u16, dst_port: u16) -> Vec<u8> {
+        let client = Ipv4Address::new(192, 168, 69, 100);
+        let tcp = TcpRepr {
+            src_port,
+            dst_port,
+            control: TcpControl::Syn,
+            seq_number: TcpSeqNumber(1000),
+            ack_number: None,
+            window_len: 64240,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src_addr: client,
+            dst_addr: IP,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress([0x02, 0, 0, 0, 1, 0]),
+            dst_addr: MAC,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let caps = ChecksumCapabilities::default();
+        let mut buf = vec![0; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.emit(&mut frame);
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.emit(&mut packet, &caps);
+        let mut segment = TcpPacket::new_unchecked(packet.payload_mut());
+        tcp.emit(&mut segment, &client.into(), &IP.into(), &caps);
+        buf
+    }
+
+    /// Found by the `node_frames` fuzz target: a SYN whose client never
+    /// completed the handshake held a socket of the pool in SYN-RECEIVED
+    /// for good (smoltcp retransmits the SYN-ACK without limit), so two of
+    /// them took the small board's chat service down until reboot.
+    #[test]
+    fn a_handshake_never_completed_frees_its_socket() {
+        let config = Config::SMALL;
+        let hub = Hub::new(1);
+        let mut device = hub.add_port();
+        let mut client = hub.add_port();
+        let mut memory = HostMemory::new(&config);
+        let store = crate::login::DEMO;
+        let net = NetConfig {
+            mac: MAC,
+            ip: Ipv4Cidr::new(IP, 24),
+            gateway: None,
+            random_seed: 1,
+        };
+        let mut node: Node<'_> = Node::new(
+            &config,
+            &net,
+            &mut device,
+            memory.memory(),
+            &store,
+            AutoResponder::new(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let chat_states = |node: &Node<'_>| -> Vec<State> {
+            node.slots
+                .iter()
+                .filter(|s| s.service == Service::Chat)
+                .map(|s| node.sockets.get::<tcp::Socket>(s.handle.unwrap()).state())
+                .collect()
+        };
+
+        for port in [50000, 50001] {
+            let frame = syn(port, config.ports.chat);
+            let tx = client.transmit(Instant::ZERO).unwrap();
+            tx.consume(frame.len(), |buf| buf.copy_from_slice(&frame));
+        }
+        node.poll(Instant::ZERO, &mut device);
+        assert_eq!(chat_states(&node), [State::SynReceived; 2]);
+
+        // The timeout closes them (in egress); the next poll listens again.
+        let later = Instant::ZERO + config.limits.peer_timeout + Duration::from_secs(1);
+        node.poll(later, &mut device);
+        node.poll(later, &mut device);
+        assert_eq!(
+            chat_states(&node),
+            [State::Listen; 2],
+            "half-open connections still hold the pool"
+        );
+    }
 }

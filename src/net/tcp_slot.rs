@@ -18,7 +18,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
 use crate::chat::ChatSession;
-use crate::echo::Echo;
+use crate::echo::{self, Echo};
 use crate::login::LoginSession;
 use crate::outbox::Outbox;
 use crate::session::{Protocol, SessionId, Shared, Transport};
@@ -77,6 +77,10 @@ pub struct TcpSlot {
     pub(crate) generation: u16,
     /// The connection in progress.
     pub(crate) conn: Option<Conn>,
+    /// The socket was already half-open (SYN-RECEIVED) when the services
+    /// last ran, so its SYN-ACK is out: it is the original handshake when a
+    /// duplicate SYN lands in another socket of the pool.
+    pub(crate) half_open: bool,
 }
 
 impl TcpSlot {
@@ -87,6 +91,7 @@ impl TcpSlot {
         port: 0,
         generation: 0,
         conn: None,
+        half_open: false,
     };
 
     /// Whether a connection is in progress.
@@ -136,6 +141,7 @@ impl TcpSlot {
         cx: &mut Shared<'_, '_>,
         now: Instant,
     ) -> bool {
+        self.half_open = socket.state() == State::SynReceived;
         match socket.state() {
             State::Listen | State::SynReceived | State::SynSent => false,
             State::Closed | State::TimeWait => self.listen(socket),
@@ -145,6 +151,9 @@ impl TcpSlot {
                 };
                 self.generation = self.generation.wrapping_add(1);
                 socket.set_timeout(Some(cx.limits.peer_timeout));
+                // The last connection's FIN rescue (see `FIN_RESCUE`) must
+                // not outlive it: `listen` keeps socket options.
+                socket.set_keep_alive(None);
                 let proto = match self.service {
                     Service::Echo => Proto::Echo(Echo::new()),
                     Service::Login => Proto::Login(LoginSession::new()),
@@ -203,11 +212,18 @@ impl Conn {
                 moved |= n > 0;
             }
 
-            if self.out.is_empty()
+            let reading = self.out.is_empty()
                 && self.closed_at.is_none()
                 && !self.proto.finished()
-                && socket.can_recv()
-            {
+                && socket.can_recv();
+            if reading && matches!(self.proto, Proto::Echo(_)) {
+                // Echo bytes go from the receive buffer straight to the
+                // send buffer, a chunk at a time: no outbox in between.
+                if echo::relay(socket) > 0 {
+                    self.last_rx = now;
+                    moved = true;
+                }
+            } else if reading {
                 let (proto, out) = (&mut self.proto, &mut self.out);
                 let n = socket.recv(|data| {
                     let n = proto.recv(cx, now, data, out);
@@ -253,6 +269,7 @@ impl Conn {
         match self.closed_at {
             None if self.out.is_empty() && (self.proto.finished() || self.idle_fired) => {
                 socket.close();
+                socket.set_keep_alive(Some(FIN_RESCUE));
                 self.closed_at = Some(now);
                 any = true;
             }
@@ -290,9 +307,16 @@ impl Conn {
 /// listening socket accepts any SYN. So when a client retransmits its SYN
 /// (its SYN-ACK was lost), a *second* listening socket of the pool can take
 /// it: two half-open connections with different sequence numbers, and the
-/// client's connection ends in a reset. Called after ingress and before
-/// egress, this returns such a socket to listening before it answers; the
-/// first socket retransmits its own SYN-ACK.
+/// client's connection ends in a reset. Called after each received frame
+/// (so before egress, and before the next segment of that client can reach
+/// the duplicate), this returns such a socket to listening before it
+/// answers; the first socket retransmits its own SYN-ACK.
+///
+/// The socket kept is the one that already has a session or was already
+/// half-open before this poll (its SYN-ACK is out, and the client may have
+/// answered it). Only when both copies arrived in the same poll does the
+/// lower socket win. The index alone cannot tell: a lower socket of the
+/// pool may have gone back to listening between the two copies.
 pub(crate) fn drop_duplicate_handshakes(slots: &mut [TcpSlot], sockets: &mut SocketSet<'_>) {
     for i in 0..slots.len() {
         let Some(handle) = slots[i].handle else {
@@ -306,11 +330,15 @@ pub(crate) fn drop_duplicate_handshakes(slots: &mut [TcpSlot], sockets: &mut Soc
             continue;
         }
         let tuple = (socket.local_endpoint(), socket.remote_endpoint());
+        let mine = slots[i].half_open;
         let duplicate = slots.iter().enumerate().any(|(j, other)| {
             let Some(h) = other.handle else { return false };
             let s = sockets.get::<tcp::Socket>(h);
+            let older = other.conn.is_some()
+                || (other.half_open && !mine)
+                || (other.half_open == mine && j < i);
             j != i
-                && (other.conn.is_some() || j < i)
+                && older
                 && !matches!(s.state(), State::Listen | State::Closed | State::TimeWait)
                 && (s.local_endpoint(), s.remote_endpoint()) == tuple
         });
@@ -325,9 +353,22 @@ pub(crate) fn drop_duplicate_handshakes(slots: &mut [TcpSlot], sockets: &mut Soc
     }
 }
 
+/// Keep-alive interval while a connection closes: works around a smoltcp
+/// 0.14 bug. When our FIN is the only thing unacknowledged and three
+/// duplicate ACKs arrive (the client dropped the FIN because it came out
+/// of order, and acknowledges the data again), smoltcp's fast retransmit
+/// finds no data to resend, sends nothing and stops the retransmission
+/// timer: the FIN is never sent again, and the client waits for the close
+/// until the peer timeout resets the connection. A keep-alive timer makes
+/// smoltcp build a segment again, and the pending fast retransmit then
+/// carries the FIN. While the FIN is in flight normally, the
+/// retransmission timer runs instead and this costs nothing; after it is
+/// acknowledged (FIN-WAIT-2), it costs one probe per interval.
+const FIN_RESCUE: Duration = Duration::from_secs(1);
+
 /// Upper bound on feed/flush rounds per poll of one connection. Each round
-/// moves up to a reply's worth of bytes; the cap keeps one busy client from
-/// starving the others within a poll.
+/// moves up to a reply's worth of bytes (an echo: [`echo::RELAY_CHUNK`]);
+/// the cap keeps one busy client from starving the others within a poll.
 const ROUNDS: usize = 64;
 
 /// The client sent FIN and everything before it has been read.

@@ -3,23 +3,36 @@
 //! Each [`Port`] is a smoltcp `phy::Device`. A frame sent on one port is
 //! delivered to the port that owns its destination MAC address (learnt from
 //! the source addresses it has seen), or to every other port when that is
-//! not known yet or the frame is broadcast. On the way, [`Faults`] may drop
-//! it, and a capture may record it.
+//! not known yet or the frame is broadcast. On the way it crosses three
+//! links — the sender's cable, the switch, the receiver's cable — each with
+//! its own [`Faults`], and a capture may record it.
+//!
+//! A frame is *in flight* until the hub's latency ([`Hub::set_latency`];
+//! none by default) plus whatever delay the faults add has passed. A frame
+//! due at once goes straight into its port's receive queue, as on a bare
+//! hub driven by hand; later ones wait in one queue ordered by delivery
+//! time, [`Hub::set_now`] moves the ones that are due, and
+//! [`Hub::next_delivery`] tells the world how far it may jump the clock.
 //!
 //! Single-threaded on purpose (`Rc<RefCell<…>>`): the simulator polls nodes
-//! one after another, so with the same seed every run is the same.
+//! one after another, so with the same seed every run is the same. Frame
+//! buffers are recycled, so a long run does not allocate per frame.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
 use std::rc::Rc;
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 
+use crate::sim::faults::{Fate, Link, corrupt};
+pub use crate::sim::faults::{FaultCounts, Faults, Flap, REORDER_HOLD};
 use crate::sim::pcap::PcapFile;
+use crate::sim::rng::Rng;
 
 /// Frames a port may queue before the switch drops more, like a NIC whose
 /// receive ring is full. Keeps a stalled node from growing memory.
@@ -28,31 +41,101 @@ pub const PORT_QUEUE: usize = 1024;
 /// Largest frame the ports carry (Ethernet, no FCS).
 pub const MTU: usize = 1514;
 
-/// Link faults.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Faults {
-    /// Probability (0.0 to 1.0) that a frame is lost on its way to a port.
-    pub loss: f64,
-}
+/// The one-way time of a delivery on a perfect link (wire and switch) that
+/// a [`crate::sim::World`] sets.
+pub const LATENCY: Duration = Duration::from_micros(50);
+
+/// Spare frame buffers kept for reuse; more are freed.
+const SPARE_BUFFERS: usize = 4096;
 
 /// What crossed the switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HubStats {
     /// Frames sent by any port.
     pub frames: u64,
-    /// Deliveries dropped by [`Faults`] or full queues.
+    /// Frames put into a port's receive queue (a flooded frame counts once
+    /// per port, a duplicated one twice).
+    pub delivered: u64,
+    /// Deliveries lost to faults (loss, a down link), full queues, or an
+    /// unplugged port.
     pub dropped: u64,
+    /// Faults injected, by kind.
+    pub faults: FaultCounts,
+}
+
+/// What a [`Tap`] is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// A port sent this frame (before any fault).
+    Sent {
+        /// The sending port.
+        from: usize,
+    },
+    /// This frame was put into a port's receive queue.
+    Delivered {
+        /// The receiving port.
+        to: usize,
+        /// Whether its bits were flipped on the way.
+        corrupted: bool,
+    },
+}
+
+/// Sees every frame sent and delivered, with the time, for accounting and
+/// tracing in tests and the simulator. It runs inside the switch, so it
+/// must not use the [`Hub`].
+pub type Tap = Box<dyn FnMut(Instant, Seen, &[u8])>;
+
+/// A frame on its way to a port.
+struct Flight {
+    at: Instant,
+    /// Tie-break for equal times: first sent, first delivered.
+    seq: u64,
+    to: usize,
+    corrupted: bool,
+    frame: Vec<u8>,
+}
+
+impl PartialEq for Flight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Flight {}
+impl PartialOrd for Flight {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Flight {
+    /// Reversed, so that the max-heap pops the earliest delivery.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
 }
 
 struct Inner {
     queues: Vec<VecDeque<Vec<u8>>>,
+    /// Each port's cable.
+    links: Vec<Link>,
+    /// Ports whose cable was pulled ([`Hub::unplug`]).
+    unplugged: Vec<bool>,
+    /// The switch itself: [`Hub::set_faults`].
+    switch: Link,
+    flights: BinaryHeap<Flight>,
+    seq: u64,
+    /// The latest delivery time so far from one port to another: jitter
+    /// varies the delay, but a path delivers in order.
+    fifo: HashMap<(usize, usize), Instant>,
     /// Learnt MAC address → port.
     macs: Vec<([u8; 6], usize)>,
-    faults: Faults,
-    rng: u64,
+    rng: Rng,
     now: Instant,
+    /// Time of every delivery before faults.
+    latency: Duration,
     pcap: Option<PcapFile<BufWriter<File>>>,
+    tap: Option<Tap>,
     stats: HubStats,
+    spare: Vec<Vec<u8>>,
 }
 
 /// The switch. Cloning gives another handle to the same switch.
@@ -73,12 +156,21 @@ impl Hub {
         Hub {
             inner: Rc::new(RefCell::new(Inner {
                 queues: Vec::new(),
+                links: Vec::new(),
+                unplugged: Vec::new(),
+                switch: Link::PERFECT,
+                flights: BinaryHeap::new(),
+                seq: 0,
+                fifo: HashMap::new(),
                 macs: Vec::new(),
-                faults: Faults::default(),
-                rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+                // Not the plan's sequence: the same seed drives both.
+                rng: Rng::new(seed ^ 0x5eed_f00d_cafe_d00d),
                 now: Instant::ZERO,
+                latency: Duration::ZERO,
                 pcap: None,
+                tap: None,
                 stats: HubStats::default(),
+                spare: Vec::new(),
             })),
         }
     }
@@ -87,18 +179,52 @@ impl Hub {
     pub fn add_port(&self) -> Port {
         let mut inner = self.inner.borrow_mut();
         inner.queues.push(VecDeque::new());
+        inner.links.push(Link::PERFECT);
+        inner.unplugged.push(false);
         Port {
             inner: self.inner.clone(),
             id: inner.queues.len() - 1,
         }
     }
 
-    /// Changes the link faults from now on.
-    pub fn set_faults(&self, faults: Faults) {
-        self.inner.borrow_mut().faults = faults;
+    /// Sets the one-way time of every delivery, before faults.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.borrow_mut().latency = latency;
     }
 
-    /// Records every frame sent from now on to a pcap file at `path`.
+    /// Changes the faults of the switch, which every frame crosses.
+    pub fn set_faults(&self, faults: Faults) {
+        let inner = &mut *self.inner.borrow_mut();
+        inner.switch.set(faults, inner.now, &mut inner.rng);
+    }
+
+    /// Changes the faults of one port's cable, which the frames that port
+    /// sends and receives cross.
+    ///
+    /// # Panics
+    /// If there is no such port (test scaffolding, never network input).
+    pub fn set_link_faults(&self, port: usize, faults: Faults) {
+        let inner = &mut *self.inner.borrow_mut();
+        inner.links[port].set(faults, inner.now, &mut inner.rng);
+    }
+
+    /// Pulls a port's cable for good: nothing it sends arrives, nothing
+    /// reaches it. Not a fault (nothing is counted in [`HubStats::faults`]):
+    /// the host is gone.
+    ///
+    /// # Panics
+    /// If there is no such port (test scaffolding, never network input).
+    pub fn unplug(&self, port: usize) {
+        self.inner.borrow_mut().unplugged[port] = true;
+    }
+
+    /// Shows every frame to `tap` from now on.
+    pub fn set_tap(&self, tap: Tap) {
+        self.inner.borrow_mut().tap = Some(tap);
+    }
+
+    /// Records every frame sent from now on to a pcap file at `path`, as
+    /// sent (before any fault).
     pub fn capture(&self, path: &Path) -> io::Result<()> {
         let file = PcapFile::new(BufWriter::new(File::create(path)?))?;
         self.inner.borrow_mut().pcap = Some(file);
@@ -113,14 +239,23 @@ impl Hub {
         }
     }
 
-    /// Sets the time stamped on captured frames.
+    /// Sets the time, and delivers every in-flight frame that is due by
+    /// then into its port's queue.
     pub fn set_now(&self, now: Instant) {
-        self.inner.borrow_mut().now = now;
+        let mut inner = self.inner.borrow_mut();
+        inner.now = now;
+        inner.release();
     }
 
-    /// Whether any frame waits to be received.
+    /// When the next in-flight frame is due, if any is in flight.
+    pub fn next_delivery(&self) -> Option<Instant> {
+        self.inner.borrow().flights.peek().map(|f| f.at)
+    }
+
+    /// Whether any frame is in flight or waits to be received.
     pub fn pending(&self) -> bool {
-        self.inner.borrow().queues.iter().any(|q| !q.is_empty())
+        let inner = self.inner.borrow();
+        !inner.flights.is_empty() || inner.queues.iter().any(|q| !q.is_empty())
     }
 
     /// Counters.
@@ -129,15 +264,30 @@ impl Hub {
     }
 }
 
+impl Port {
+    /// This port's number: the order in which it was added, from 0.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Whether a frame waits in this port's receive queue.
+    pub fn has_frames(&self) -> bool {
+        !self.inner.borrow().queues[self.id].is_empty()
+    }
+}
+
 impl Inner {
-    /// xorshift64*: small, fast, and the same on every machine.
-    fn roll(&mut self) -> f64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    fn buffer(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.resize(len, 0);
+        b
+    }
+
+    fn recycle(&mut self, b: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(b);
+        }
     }
 
     fn deliver(&mut self, from: usize, frame: Vec<u8>) {
@@ -147,9 +297,12 @@ impl Inner {
             // A capture that cannot be written must not break the network.
             let _ = p.frame(now, &frame);
         }
+        if let Some(tap) = self.tap.as_mut() {
+            tap(now, Seen::Sent { from }, &frame);
+        }
         if frame.len() < 14 {
             self.stats.dropped += 1;
-            return;
+            return self.recycle(frame);
         }
         let mut src = [0u8; 6];
         src.copy_from_slice(&frame[6..12]);
@@ -160,27 +313,108 @@ impl Inner {
         let known = (dst[0] & 1 == 0)
             .then(|| self.macs.iter().find(|(m, _)| m == dst).map(|&(_, p)| p))
             .flatten();
-        let targets: Vec<usize> = match known {
-            Some(p) => vec![p],
-            None => (0..self.queues.len()).filter(|&p| p != from).collect(),
-        };
-        for to in targets {
-            if self.faults.loss > 0.0 && self.roll() < self.faults.loss {
+        match known {
+            Some(to) => self.send(from, to, frame),
+            None => {
+                for to in (0..self.queues.len()).filter(|&p| p != from) {
+                    let mut copy = self.buffer(frame.len());
+                    copy.copy_from_slice(&frame);
+                    self.send(from, to, copy);
+                }
+                self.recycle(frame);
+            }
+        }
+    }
+
+    /// Puts one delivery in flight, through the faults of the links it
+    /// crosses.
+    fn send(&mut self, from: usize, to: usize, mut frame: Vec<u8>) {
+        if self.unplugged[from] || self.unplugged[to] {
+            self.stats.dropped += 1;
+            return self.recycle(frame);
+        }
+        let mut fate = Fate::default();
+        let Inner {
+            links,
+            switch,
+            rng,
+            stats,
+            now,
+            ..
+        } = self;
+        if !(links[from].is_perfect() && switch.is_perfect() && links[to].is_perfect()) {
+            for stage in 0..3 {
+                let link = match stage {
+                    0 => &mut links[from],
+                    1 => &mut *switch,
+                    _ => &mut links[to],
+                };
+                if !link.roll(*now, rng, &mut fate, &mut stats.faults) {
+                    stats.dropped += 1;
+                    return self.recycle(frame);
+                }
+            }
+        }
+        let corrupted = fate.corrupt && corrupt(&mut frame, rng);
+        stats.faults.corrupted += u64::from(corrupted);
+        let mut at = *now + self.latency + fate.extra;
+        if fate.hold > Duration::ZERO {
+            // Held back: the frames sent after it may overtake it.
+            at += fate.hold;
+        } else {
+            let last = self.fifo.entry((from, to)).or_insert(at);
+            at = at.max(*last);
+            *last = at;
+        }
+        if let Some(after) = fate.duplicate {
+            let mut copy = self.buffer(frame.len());
+            copy.copy_from_slice(&frame);
+            self.fly(at + after, to, corrupted, copy);
+        }
+        self.fly(at, to, corrupted, frame);
+        if at <= self.now {
+            self.release();
+        }
+    }
+
+    fn fly(&mut self, at: Instant, to: usize, corrupted: bool, frame: Vec<u8>) {
+        self.seq += 1;
+        self.flights.push(Flight {
+            at,
+            seq: self.seq,
+            to,
+            corrupted,
+            frame,
+        });
+    }
+
+    /// Moves every due in-flight frame into its port's queue.
+    fn release(&mut self) {
+        while self.flights.peek().is_some_and(|f| f.at <= self.now) {
+            let Some(f) = self.flights.pop() else { break };
+            if self.queues[f.to].len() >= PORT_QUEUE {
                 self.stats.dropped += 1;
+                self.stats.faults.overflow += 1;
+                self.recycle(f.frame);
                 continue;
             }
-            if self.queues[to].len() >= PORT_QUEUE {
-                self.stats.dropped += 1;
-                continue;
+            if let Some(tap) = self.tap.as_mut() {
+                let seen = Seen::Delivered {
+                    to: f.to,
+                    corrupted: f.corrupted,
+                };
+                tap(self.now, seen, &f.frame);
             }
-            self.queues[to].push_back(frame.clone());
+            self.stats.delivered += 1;
+            self.queues[f.to].push_back(f.frame);
         }
     }
 }
 
-/// A received frame.
-pub struct RxToken {
+/// A received frame; its buffer goes back to the switch once read.
+pub struct RxToken<'a> {
     frame: Vec<u8>,
+    port: &'a Port,
 }
 
 /// Permission to send one frame.
@@ -188,15 +422,17 @@ pub struct TxToken<'a> {
     port: &'a Port,
 }
 
-impl phy::RxToken for RxToken {
+impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.frame)
+        let result = f(&self.frame);
+        self.port.inner.borrow_mut().recycle(self.frame);
+        result
     }
 }
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0; len];
+        let mut frame = self.port.inner.borrow_mut().buffer(len);
         let result = f(&mut frame);
         self.port.inner.borrow_mut().deliver(self.port.id, frame);
         result
@@ -204,12 +440,12 @@ impl phy::TxToken for TxToken<'_> {
 }
 
 impl Device for Port {
-    type RxToken<'a> = RxToken;
+    type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
 
-    fn receive(&mut self, _: Instant) -> Option<(RxToken, TxToken<'_>)> {
+    fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let frame = self.inner.borrow_mut().queues[self.id].pop_front()?;
-        Some((RxToken { frame }, TxToken { port: self }))
+        Some((RxToken { frame, port: self }, TxToken { port: self }))
     }
 
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
@@ -223,3 +459,6 @@ impl Device for Port {
         caps
     }
 }
+
+#[cfg(test)]
+mod tests;

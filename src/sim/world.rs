@@ -1,31 +1,44 @@
 //! The device node and its clients on one virtual switch, with a clock.
 //!
-//! A [`World`] owns simulated time. Tests and the demo drive it with
-//! blocking-looking helpers (`connect`, `send`, `recv_until`, `udp_recv`…)
-//! that step the world until their condition holds or a *simulated*
-//! timeout passes, so a test reads like a client script and never sleeps.
+//! A [`World`] owns simulated time. Nothing sleeps and no thread runs: each
+//! [`World::step`] polls the nodes that have something to do — a frame
+//! waiting, a timer due, a socket their owner touched — and then jumps the
+//! clock straight to the next event: the next frame due out of the
+//! [`Hub`], or the earliest deadline any node asked for. A second of quiet
+//! costs one step, not a thousand.
+//!
+//! Two ways to drive it:
+//! - the blocking-looking helpers of `blocking` (`connect`, `send`,
+//!   `recv_until`, `udp_recv`…), which step the world until their condition
+//!   holds or a *simulated* timeout passes, so a test reads like a client
+//!   script;
+//! - the non-blocking socket calls of `sockets` (`open`, `write_some`,
+//!   `drain`, `udp_try_recv`…), for many clients driven at once as state
+//!   machines (the simulator in [`crate::sim::scenario`]).
+
+mod blocking;
+mod sockets;
 
 use std::collections::HashMap;
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{
-    EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr,
-};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
 use crate::chat::{AutoResponder, Responder};
 use crate::config::Config;
 use crate::login::Store;
 use crate::net::{HostMemory, NetConfig, Node, SetupError};
-use crate::sim::hub::{Hub, Port};
+use crate::sim::hub::{Faults, Hub, LATENCY, Port};
 
 /// Socket buffer size of client sockets.
 const CLIENT_BUFFER: usize = 64 * 1024;
-/// Time advanced per step while frames are in flight: the link delay.
-const LINK_DELAY: Duration = Duration::from_micros(50);
-/// Longest jump of the clock when nothing is scheduled.
+/// Longest jump of the clock in one [`World::step`] when nothing is
+/// scheduled sooner.
 const MAX_JUMP: Duration = Duration::from_millis(100);
+/// Shortest step: time always moves, so a node that keeps asking to be
+/// polled at once (a password hash done in slices) cannot freeze the clock.
+const MIN_STEP: Duration = Duration::from_micros(10);
 
 /// A client node, by index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +81,34 @@ impl std::fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
+/// When a node must next be polled.
+#[derive(Debug, Clone, Copy)]
+struct Wake {
+    /// The earliest deadline it reported after its last poll.
+    at: Option<Instant>,
+    /// Its owner touched its sockets since: poll at the next step.
+    dirty: bool,
+}
+
+impl Wake {
+    const NOW: Wake = Wake {
+        at: None,
+        dirty: true,
+    };
+
+    fn due(&self, now: Instant, port: &Port) -> bool {
+        self.dirty || self.at.is_some_and(|t| t <= now) || port.has_frames()
+    }
+}
+
 struct Client {
     iface: Interface,
     sockets: SocketSet<'static>,
     port: Port,
     next_port: u16,
+    wake: Wake,
+    /// Switched off ([`World::unplug`]): never polled again.
+    off: bool,
     /// Bytes received but not yet returned by a `recv_*` helper.
     inbox: HashMap<SocketHandle, Vec<u8>>,
 }
@@ -84,11 +120,13 @@ pub struct World<'a, R: Responder = AutoResponder> {
     now: Instant,
     server: Node<'a, R>,
     server_port: Port,
+    server_wake: Wake,
     config: Config,
     store: &'a Store<'a>,
     net: NetConfig,
     clients: Vec<Client>,
     seed: u64,
+    steps: u64,
 }
 
 impl<'a> World<'a, AutoResponder> {
@@ -118,6 +156,7 @@ impl<'a, R: Responder> World<'a, R> {
         seed: u64,
     ) -> Result<Self, SetupError> {
         let hub = Hub::new(seed);
+        hub.set_latency(LATENCY);
         let mut server_port = hub.add_port();
         let net = NetConfig {
             mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
@@ -139,11 +178,13 @@ impl<'a, R: Responder> World<'a, R> {
             now: Instant::ZERO,
             server,
             server_port,
+            server_wake: Wake::NOW,
             config: *config,
             store,
             net,
             clients: Vec::new(),
             seed,
+            steps: 0,
         })
     }
 
@@ -165,6 +206,7 @@ impl<'a, R: Responder> World<'a, R> {
             responder,
             self.now,
         )?;
+        self.server_wake = Wake::NOW;
         Ok(())
     }
 
@@ -173,13 +215,46 @@ impl<'a, R: Responder> World<'a, R> {
         &self.hub
     }
 
+    /// Sets the faults of the device's own cable.
+    pub fn set_server_faults(&self, faults: Faults) {
+        self.hub.set_link_faults(self.server_port.id(), faults);
+    }
+
+    /// Sets the faults of one client's cable.
+    pub fn set_client_faults(&self, client: ClientId, faults: Faults) {
+        self.hub
+            .set_link_faults(self.clients[client.0].port.id(), faults);
+    }
+
+    /// Takes a client off the network for good, as a host that lost power:
+    /// its cable is cut and the node is never polled again, so nothing it
+    /// had open is ever acknowledged, closed or reset.
+    pub fn unplug(&mut self, client: ClientId) {
+        let c = &mut self.clients[client.0];
+        self.hub.unplug(c.port.id());
+        c.off = true;
+    }
+
+    /// The switch port a client is plugged into (as [`crate::sim::hub::Seen`]
+    /// names it); the device is on port 0.
+    pub fn client_port(&self, client: ClientId) -> usize {
+        self.clients[client.0].port.id()
+    }
+
     /// Simulated time.
     pub fn now(&self) -> Instant {
         self.now
     }
 
+    /// Steps taken so far (a measure of the simulator's own work).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
     /// The device node.
     pub fn server(&mut self) -> &mut Node<'a, R> {
+        // The caller may change it (an operator's reply): poll it next step.
+        self.server_wake.dirty = true;
         &mut self.server
     }
 
@@ -204,38 +279,65 @@ impl<'a, R: Responder> World<'a, R> {
             sockets: SocketSet::new(Vec::new()),
             port,
             next_port: 49152,
+            wake: Wake::NOW,
+            off: false,
             inbox: HashMap::new(),
         });
         ClientId(n)
     }
 
-    /// Polls every node once, then advances the clock: by the link delay
-    /// while frames are in flight, else to the next deadline any node has.
+    /// Polls the nodes that have work, then jumps the clock to the next
+    /// event, but at most 100 ms ahead.
     pub fn step(&mut self) {
-        self.hub.set_now(self.now);
-        self.server.poll(self.now, &mut self.server_port);
-        for c in &mut self.clients {
-            c.iface.poll(self.now, &mut c.port, &mut c.sockets);
+        self.step_until(self.now + MAX_JUMP);
+    }
+
+    /// Polls the nodes that have work, then jumps the clock to the next
+    /// event: a frame due, a node's deadline, or `limit`, whichever is first
+    /// (and always at least a few microseconds forward).
+    pub fn step_until(&mut self, limit: Instant) {
+        let now = self.now;
+        self.steps += 1;
+        self.hub.set_now(now);
+        if self.server_wake.due(now, &self.server_port) {
+            self.server.poll(now, &mut self.server_port);
+            self.server_wake = Wake {
+                at: self.server.poll_delay(now).map(|d| now + d),
+                dirty: false,
+            };
         }
-        let advance = if self.hub.pending() {
-            LINK_DELAY
-        } else {
-            let mut next = self.server.poll_delay(self.now).unwrap_or(MAX_JUMP);
-            for c in &mut self.clients {
-                if let Some(d) = c.iface.poll_delay(self.now, &c.sockets) {
-                    next = next.min(d);
-                }
+        for c in self.clients.iter_mut().filter(|c| !c.off) {
+            if c.wake.due(now, &c.port) {
+                c.iface.poll(now, &mut c.port, &mut c.sockets);
+                c.wake = Wake {
+                    at: c.iface.poll_delay(now, &c.sockets).map(|d| now + d),
+                    dirty: false,
+                };
             }
-            next.clamp(LINK_DELAY, MAX_JUMP)
-        };
-        self.now += advance;
+        }
+        let mut next = limit;
+        let on = self.clients.iter().filter(|c| !c.off);
+        let wakes = on.map(|c| (c.wake, &c.port));
+        for (wake, port) in wakes.chain([(self.server_wake, &self.server_port)]) {
+            if port.has_frames() {
+                // A node left frames unread (its per-poll cap): go on at once.
+                next = now;
+            }
+            if let Some(at) = wake.at {
+                next = next.min(at);
+            }
+        }
+        if let Some(at) = self.hub.next_delivery() {
+            next = next.min(at);
+        }
+        self.now = next.max(now + MIN_STEP);
     }
 
     /// Lets `d` of simulated time pass.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
-            self.step();
+            self.step_until(end);
         }
     }
 
@@ -254,244 +356,15 @@ impl<'a, R: Responder> World<'a, R> {
             if self.now >= end {
                 return Err(SimError::Timeout(what));
             }
-            self.step();
+            self.step_until(end);
         }
     }
 
-    fn tcp(&mut self, conn: Conn) -> &mut tcp::Socket<'static> {
-        self.clients[conn.client]
-            .sockets
-            .get_mut::<tcp::Socket>(conn.handle)
-    }
-
-    /// Opens a TCP connection from `client` to the device's `port`.
-    pub fn connect(&mut self, client: ClientId, port: u16) -> Result<Conn, SimError> {
-        let c = &mut self.clients[client.0];
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; CLIENT_BUFFER]),
-            tcp::SocketBuffer::new(vec![0; CLIENT_BUFFER]),
-        );
-        let local = c.next_port;
-        c.next_port = if local == u16::MAX { 49152 } else { local + 1 };
-        socket
-            .connect(
-                c.iface.context(),
-                IpEndpoint::new(Self::SERVER_IP.into(), port),
-                local,
-            )
-            .map_err(|_| SimError::Refused)?;
-        let conn = Conn {
-            client: client.0,
-            handle: c.sockets.add(socket),
-        };
-        self.run_until(Duration::from_secs(10), "the TCP handshake", |w| {
-            let s = w.tcp(conn);
-            s.state() != tcp::State::SynSent
-        })?;
-        match self.tcp(conn).state() {
-            tcp::State::Closed => Err(SimError::Refused),
-            _ => Ok(conn),
-        }
-    }
-
-    /// Queues all of `data` for sending, stepping while the send buffer is
-    /// full. Received bytes are kept for the next `recv_*` call.
-    pub fn send(&mut self, conn: Conn, data: &[u8]) -> Result<(), SimError> {
-        let mut sent = 0;
-        self.run_until(Duration::from_secs(60), "room in the send buffer", |w| {
-            w.pull(conn);
-            let s = w.tcp(conn);
-            if !s.may_send() {
-                return true;
-            }
-            sent += s.send_slice(&data[sent..]).unwrap_or(0);
-            sent == data.len()
-        })?;
-        if sent < data.len() {
-            Err(SimError::Closed(Vec::new()))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Moves whatever the socket received into the inbox. Returns whether
-    /// the peer has finished sending (FIN or reset).
-    fn pull(&mut self, conn: Conn) -> bool {
-        let c = &mut self.clients[conn.client];
-        let s = c.sockets.get_mut::<tcp::Socket>(conn.handle);
-        let inbox = c.inbox.entry(conn.handle).or_default();
-        while s.can_recv() {
-            let _ = s.recv(|b| {
-                inbox.extend_from_slice(b);
-                (b.len(), ())
-            });
-        }
-        !s.may_recv()
-    }
-
-    /// Queues as much of `data` as the send buffer takes right now, without
-    /// stepping. Returns how many bytes were queued.
-    pub fn write_some(&mut self, conn: Conn, data: &[u8]) -> usize {
-        self.tcp(conn).send_slice(data).unwrap_or(0)
-    }
-
-    /// Everything received so far, without stepping.
-    pub fn read_available(&mut self, conn: Conn) -> Vec<u8> {
-        self.pull(conn);
-        self.clients[conn.client]
-            .inbox
-            .remove(&conn.handle)
-            .unwrap_or_default()
-    }
-
-    /// Receives until `done(bytes so far)` holds, and returns those bytes.
-    pub fn recv_until(
-        &mut self,
-        conn: Conn,
-        timeout: Duration,
-        mut done: impl FnMut(&[u8]) -> bool,
-    ) -> Result<Vec<u8>, SimError> {
-        let mut closed = false;
-        let r = self.run_until(timeout, "a reply", |w| {
-            closed = w.pull(conn);
-            closed
-                || done(
-                    w.clients[conn.client]
-                        .inbox
-                        .get(&conn.handle)
-                        .map_or(&[][..], |v| v),
-                )
-        });
-        let got = self.clients[conn.client]
-            .inbox
-            .remove(&conn.handle)
-            .unwrap_or_default();
-        r?;
-        if done(&got) {
-            Ok(got)
-        } else if closed {
-            Err(SimError::Closed(got))
-        } else {
-            Err(SimError::Timeout("a reply"))
-        }
-    }
-
-    /// Receives one line (up to and including LF).
-    pub fn recv_line(&mut self, conn: Conn) -> Result<String, SimError> {
-        let got = self.recv_until(conn, Duration::from_secs(10), |b| b.contains(&b'\n'))?;
-        Ok(String::from_utf8_lossy(&got).into_owned())
-    }
-
-    /// Receives for `quiet` of simulated time and returns everything that
-    /// came, for clients that expect a reply without a terminator.
-    pub fn recv_for(&mut self, conn: Conn, quiet: Duration) -> Vec<u8> {
-        let end = self.now + quiet;
-        let _ = self.run_until(quiet + LINK_DELAY, "quiet", |w| {
-            w.pull(conn);
-            w.now >= end
-        });
-        self.clients[conn.client]
-            .inbox
-            .remove(&conn.handle)
-            .unwrap_or_default()
-    }
-
-    /// Sends `data` and receives as many bytes back, concurrently, as an
-    /// echo client must (a client that only writes would stall on flow
-    /// control once the echo fills its receive window).
-    pub fn echo_exchange(
-        &mut self,
-        conn: Conn,
-        data: &[u8],
-        timeout: Duration,
-    ) -> Result<Vec<u8>, SimError> {
-        let mut sent = 0;
-        let r = self.run_until(timeout, "the echo", |w| {
-            let closed = w.pull(conn);
-            let s = w.tcp(conn);
-            if sent < data.len() && s.can_send() {
-                sent += s.send_slice(&data[sent..]).unwrap_or(0);
-            }
-            closed
-                || w.clients[conn.client]
-                    .inbox
-                    .get(&conn.handle)
-                    .map_or(0, Vec::len)
-                    >= data.len()
-        });
-        let got = self.clients[conn.client]
-            .inbox
-            .remove(&conn.handle)
-            .unwrap_or_default();
-        r?;
-        if got.len() >= data.len() {
-            Ok(got)
-        } else {
-            Err(SimError::Closed(got))
-        }
-    }
-
-    /// Waits until the device closes the connection (FIN) and returns what
-    /// arrived before it.
-    pub fn wait_closed(&mut self, conn: Conn, timeout: Duration) -> Result<Vec<u8>, SimError> {
-        let r = self.run_until(timeout, "the server to close", |w| w.pull(conn));
-        let got = self.clients[conn.client]
-            .inbox
-            .remove(&conn.handle)
-            .unwrap_or_default();
-        r.map(|()| got)
-    }
-
-    /// Closes our sending half (FIN).
-    pub fn close(&mut self, conn: Conn) {
-        self.tcp(conn).close();
-    }
-
-    /// Resets the connection (RST), like a client process that crashed.
-    pub fn abort(&mut self, conn: Conn) {
-        self.tcp(conn).abort();
-        self.step();
-    }
-
-    /// The connection's TCP state, client side.
-    pub fn state(&mut self, conn: Conn) -> tcp::State {
-        self.tcp(conn).state()
-    }
-
-    /// Opens a UDP socket on `client`.
-    pub fn udp_bind(&mut self, client: ClientId) -> UdpConn {
-        let c = &mut self.clients[client.0];
-        let buffer =
-            || udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 16], vec![0; 16 * 1536]);
-        let mut socket = udp::Socket::new(buffer(), buffer());
-        let local = c.next_port;
-        c.next_port += 1;
-        let _ = socket.bind(local);
-        UdpConn {
-            client: client.0,
-            handle: c.sockets.add(socket),
-        }
-    }
-
-    /// Sends one datagram to the device's `port`.
-    pub fn udp_send(&mut self, u: UdpConn, port: u16, data: &[u8]) -> Result<(), SimError> {
-        let s = self.clients[u.client]
-            .sockets
-            .get_mut::<udp::Socket>(u.handle);
-        s.send_slice(data, IpEndpoint::new(Self::SERVER_IP.into(), port))
-            .map_err(|_| SimError::Closed(Vec::new()))
-    }
-
-    /// Receives one datagram.
-    pub fn udp_recv(&mut self, u: UdpConn, timeout: Duration) -> Result<Vec<u8>, SimError> {
-        let mut got = None;
-        self.run_until(timeout, "a datagram", |w| {
-            let s = w.clients[u.client].sockets.get_mut::<udp::Socket>(u.handle);
-            if let Ok((data, _)) = s.recv() {
-                got = Some(data.to_vec());
-            }
-            got.is_some()
-        })?;
-        got.ok_or(SimError::Timeout("a datagram"))
+    /// A client, marked to be polled at the next step: whoever asks for it
+    /// may be about to change its sockets.
+    fn client(&mut self, i: usize) -> &mut Client {
+        let c = &mut self.clients[i];
+        c.wake.dirty = true;
+        c
     }
 }

@@ -15,7 +15,7 @@ use std::fs;
 use std::io;
 use std::process::Command;
 
-use smoltcp::phy::{Medium, TunTapInterface};
+use smoltcp::phy::{Device, Medium, TunTapInterface};
 
 use super::tap_device::TapDevice;
 use smoltcp::wire::Ipv4Cidr;
@@ -23,15 +23,43 @@ use smoltcp::wire::Ipv4Cidr;
 /// Linux interface names are shorter than `IFNAMSIZ` (16) bytes.
 const MAX_NAME: usize = 15;
 
+/// A new TAP interface's MTU.
+const DEFAULT_MTU: usize = 1500;
+
+/// What a frame adds to the interface's (IP) MTU.
+const ETHERNET_HEADER: usize = 14;
+
 /// Opens (or creates and configures) the TAP interface `name`. `host_ip`
-/// is the host side's address, given to an interface we create.
-pub fn open(name: &str, host_ip: Ipv4Cidr) -> Result<TapDevice, Box<dyn Error>> {
+/// is the host side's address, given to an interface we create. `mtu`, if
+/// given, is set on the interface (the host's end of the link) and used by
+/// the device (its end): both ends of a link must agree.
+pub fn open(
+    name: &str,
+    host_ip: Ipv4Cidr,
+    mtu: Option<usize>,
+) -> Result<TapDevice, Box<dyn Error>> {
     check_name(name)?;
     let existed = fs::metadata(format!("/sys/class/net/{name}")).is_ok();
     let attached = TunTapInterface::new(name, Medium::Ethernet)
         .map_err(|e| explain(name, host_ip, existed, e))?;
-    let device = TapDevice::new(attached, name)
+    if let Some(mtu) = mtu
+        && interface_mtu(name) != Some(mtu)
+    {
+        ip(&["link", "set", "dev", name, "mtu", &mtu.to_string()]).map_err(|e| {
+            format!(
+                "{e}\n--mtu {mtu} must be set on {name} too; as root: sudo ip link set dev {name} mtu {mtu}"
+            )
+        })?;
+    }
+    // What the interface says now, so a TAP configured by hand is used as
+    // it is; smoltcp's own figure was read before `--mtu` was applied.
+    let ip_mtu = interface_mtu(name)
+        .unwrap_or(attached.capabilities().max_transmission_unit - ETHERNET_HEADER);
+    let device = TapDevice::new(attached, name, ip_mtu)
         .map_err(|e| format!("cannot use TAP interface {name}: {e}"))?;
+    if ip_mtu != DEFAULT_MTU {
+        log::info!("{name}: MTU {ip_mtu}, on the host's side and the device's");
+    }
     if existed {
         log::info!("attached to the existing TAP interface {name}");
         if !is_up(name) {
@@ -127,6 +155,12 @@ fn ip(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// The interface's MTU, as the kernel has it.
+fn interface_mtu(name: &str) -> Option<usize> {
+    let mtu = fs::read_to_string(format!("/sys/class/net/{name}/mtu")).ok()?;
+    mtu.trim().parse().ok()
 }
 
 /// Whether the interface is administratively up (`IFF_UP` in its flags).

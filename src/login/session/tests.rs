@@ -10,7 +10,8 @@ use super::*;
 use crate::chat::AutoResponder;
 use crate::config::Limits;
 use crate::login::hash::pbkdf2_sha256;
-use crate::login::{Lockout, Record, Store, store::DEMO};
+use crate::login::scram::tests::{ClientExchange, client_first};
+use crate::login::{Challenges, Lockout, Record, Store, store::DEMO};
 
 fn ip(n: u8) -> IpAddress {
     IpAddress::Ipv4(Ipv4Address::new(192, 168, 69, n))
@@ -22,6 +23,7 @@ struct Bench {
     limits: Limits,
     store: Store<'static>,
     lockout: Lockout,
+    challenges: Challenges,
     responder: AutoResponder,
     session: LoginSession,
     out: Outbox,
@@ -37,6 +39,7 @@ impl Bench {
             limits: Limits::DEFAULT,
             store,
             lockout: Lockout::new(),
+            challenges: Challenges::new(42, &store),
             responder: AutoResponder::new(),
             session: LoginSession::new(),
             out: Outbox::new(),
@@ -59,6 +62,7 @@ impl Bench {
             limits: &self.limits,
             store: &self.store,
             lockout: &mut self.lockout,
+            challenges: &mut self.challenges,
             hash_budget: budget,
             responder: &mut self.responder,
         };
@@ -132,13 +136,8 @@ fn demo() -> Bench {
 /// A store with cheap hashes for tests that log in many times.
 fn cheap() -> Bench {
     let salt = [7u8; 16];
-    let hash = pbkdf2_sha256(b"pw", &salt, 3);
-    let records = std::vec![Record {
-        user: "u",
-        iterations: 3,
-        salt,
-        hash
-    }];
+    let salted = pbkdf2_sha256(b"pw", &salt, 3);
+    let records = std::vec![Record::from_salted_password("u", 3, salt, &salted)];
     Bench::new(Store::new(std::vec::Vec::leak(records)))
 }
 
@@ -176,6 +175,79 @@ fn unknown_user_costs_the_same_iterations_as_a_wrong_password() {
         costs.push(b.iterations);
     }
     assert_eq!(costs, [4096; 4]);
+}
+
+/// Polls (each one simulated time step on a node) from the request to
+/// its verdict, and hash work spent, for one request on a fresh session.
+fn polls_and_work(b: &mut Bench, req: &str) -> (u32, u32, String) {
+    b.iterations = 0;
+    let mut polls = 1;
+    b.with(|s, cx, now, out| s.recv(cx, now, req.as_bytes(), out));
+    while b.session.poll_at().is_some() {
+        b.with(|s, cx, now, out| s.poll(cx, now, out));
+        polls += 1;
+        assert!(polls < 100_000);
+    }
+    b.drain();
+    (polls, b.iterations, b.said())
+}
+
+#[test]
+fn unknown_user_and_wrong_password_take_the_same_polls_and_work() {
+    let mut seen = Vec::new();
+    for req in [
+        "LOGIN 张三 nope\n",
+        "LOGIN nobody nope\n",
+        "{'张三': 'x'}",
+        "{'nobody': 'x'}",
+    ] {
+        let mut b = demo();
+        seen.push(polls_and_work(&mut b, req));
+    }
+    // 4096 iterations at 16 per poll: 256 polls, the first inside `recv`.
+    assert_eq!(
+        seen[0],
+        (256, 4096, "ERR invalid user name or password\n".into())
+    );
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[2], (256, 4096, DICT_FAILED.into()));
+    assert_eq!(seen[2], seen[3]);
+
+    // The control: a user with another iteration count *is* told apart, by
+    // the same measurement. (So the equalities above can fail.)
+    let salt = [1u8; 16];
+    let records = std::vec![
+        DEMO.records()[0],
+        Record::from_salted_password("slow", 4112, salt, &[0; 32]),
+    ];
+    let mut b = Bench::new(Store::new(std::vec::Vec::leak(records)));
+    let slow = polls_and_work(&mut b, "LOGIN slow nope\n");
+    assert_eq!((slow.0, slow.1), (257, 4112));
+    assert_ne!(slow.0, seen[0].0);
+}
+
+#[test]
+fn scram_unknown_user_and_wrong_password_take_the_same_polls_and_work() {
+    let mut seen = Vec::new();
+    for (user, password) in [("张三", "nope"), ("nobody", "nope")] {
+        let mut b = demo();
+        let first = client_first(user, "abcdefgh12345678");
+        let (polls, work, challenge) = polls_and_work(&mut b, &first);
+        let ex = ClientExchange::new(&first, challenge.trim_end(), password);
+        let (p2, w2, verdict) = polls_and_work(&mut b, &ex.proof_line());
+        seen.push((polls, work, p2, w2, verdict));
+    }
+    assert_eq!(
+        seen[0],
+        (
+            1,
+            scram::AUTH_COST,
+            1,
+            scram::PROOF_COST,
+            LINE_FAILED.into()
+        )
+    );
+    assert_eq!(seen[0], seen[1]);
 }
 
 #[test]
@@ -481,6 +553,267 @@ fn request_buffer_is_wiped_after_use() {
 
 #[test]
 fn session_is_small() {
-    // One per login socket: keep it within a few hundred bytes.
-    assert!(core::mem::size_of::<LoginSession>() < 1024);
+    // One per TCP socket slot (the login session is the largest protocol):
+    // keep it within a few hundred bytes. The challenge shares its memory
+    // with the password check, so challenge-response costs nothing here.
+    let size = core::mem::size_of::<LoginSession>();
+    assert!(size <= 640, "{size}");
+}
+
+// ---- challenge-response (AUTH / PROOF) ----
+
+const NONCE: &str = "client-nonce-0123";
+
+/// Runs AUTH for `user`, returns the exchange as the client sees it.
+fn auth(b: &mut Bench, user: &str, password: &str) -> ClientExchange {
+    let first = client_first(user, NONCE);
+    b.send(&first);
+    let challenge = b.said();
+    assert!(challenge.starts_with("CHALLENGE "), "{challenge}");
+    ClientExchange::new(&first, challenge.trim_end(), password)
+}
+
+#[test]
+fn scram_good_login_and_server_signature() {
+    let mut b = demo();
+    let ex = auth(&mut b, "张三", "123");
+    assert_eq!(ex.salt, DEMO.records()[0].salt);
+    assert_eq!(ex.iterations, 4096);
+    assert!(ex.nonce.starts_with(NONCE) && ex.nonce.len() == NONCE.len() + 32);
+    b.send(&ex.proof_line());
+    let ok = b.said();
+    assert_eq!(
+        ok,
+        ex.expected_ok("张三"),
+        "the server proves it knows the keys"
+    );
+    assert_eq!(b.session.user(), Some("张三"));
+    b.send("WHOAMI\n");
+    assert_eq!(b.said(), "OK 张三\n");
+    // The proof is spent: sending it again is not a login.
+    b.send(&ex.proof_line());
+    assert_eq!(b.said(), "ERR no challenge: send AUTH first\n");
+    assert_eq!(
+        b.session.user(),
+        Some("张三"),
+        "a stray PROOF changes nothing"
+    );
+}
+
+#[test]
+fn scram_wrong_password_fails_like_login() {
+    let mut b = demo();
+    let ex = auth(&mut b, "赵四", "346");
+    b.send(&ex.proof_line());
+    assert_eq!(b.said(), LINE_FAILED);
+    assert_eq!(b.session.user(), None);
+}
+
+#[test]
+fn scram_unknown_user_gets_a_consistent_fake_challenge() {
+    let challenge_of = |seed: u64, user: &str| {
+        let mut b = demo();
+        b.challenges = Challenges::new(seed, &DEMO);
+        let ex = auth(&mut b, user, "x");
+        b.send(&ex.proof_line());
+        assert_eq!(b.said(), LINE_FAILED);
+        ex
+    };
+    let a = challenge_of(1, "nobody");
+    // The same fake salt on every asking, across reboots (other seeds)...
+    let again = challenge_of(2, "nobody");
+    assert_eq!(a.salt, again.salt);
+    assert_eq!(a.iterations, 4096);
+    // ...while the server nonces differ.
+    assert_ne!(a.nonce, again.nonce);
+    // Each unknown name has its own salt, and none is a demo user's.
+    let other = challenge_of(1, "somebody");
+    assert_ne!(a.salt, other.salt);
+    for r in DEMO.records() {
+        assert_ne!(a.salt, r.salt);
+    }
+    // A real user's challenge has the same shape.
+    let real = challenge_of(1, "王八");
+    assert_eq!(real.challenge_line.len(), a.challenge_line.len());
+    // Even the right password of some other user does not open an unknown
+    // name.
+    let mut b = demo();
+    let ex = auth(&mut b, "nobody", "123");
+    b.send(&ex.proof_line());
+    assert_eq!(b.said(), LINE_FAILED);
+}
+
+#[test]
+fn scram_replayed_proof_is_rejected() {
+    // An eavesdropper records a good exchange...
+    let mut b = demo();
+    let recorded = auth(&mut b, "王八", "567");
+    b.send(&recorded.proof_line());
+    assert!(b.said().starts_with("OK 王八 "));
+    // ...and replays it on a new connection, with the same client nonce.
+    for peer in [ip(2), ip(7)] {
+        b.reconnect(peer);
+        b.send(&client_first("王八", NONCE));
+        let fresh = b.said();
+        assert_ne!(
+            fresh.trim_end(),
+            recorded.challenge_line,
+            "a new server nonce"
+        );
+        b.send(&recorded.proof_line());
+        assert_eq!(b.said(), LINE_FAILED);
+        assert_eq!(b.session.user(), None);
+    }
+}
+
+#[test]
+fn scram_malformed_lines_get_clear_errors() {
+    let mut b = demo();
+    let cases = [
+        ("AUTH\n", "ERR usage: AUTH <user> <client-nonce>\n"),
+        ("AUTH 张三\n", "ERR usage: AUTH <user> <client-nonce>\n"),
+        (
+            "AUTH 张三 abcdefgh extra\n",
+            "ERR usage: AUTH <user> <client-nonce>\n",
+        ),
+        (
+            "AUTH 张三 short\n",
+            "ERR client nonce must be 8 to 64 printable ASCII characters\n",
+        ),
+        (
+            "AUTH 张三 nonce\u{e9}nonce\n",
+            "ERR client nonce must be 8 to 64 printable ASCII characters\n",
+        ),
+        ("PROOF\n", "ERR usage: PROOF <client-proof-hex>\n"),
+        ("PROOF 12\n", "ERR usage: PROOF <client-proof-hex>\n"),
+        ("PROOF 00 00\n", "ERR usage: PROOF <client-proof-hex>\n"),
+    ];
+    for (line, reply) in cases {
+        b.send(line);
+        assert_eq!(b.said(), reply, "{line:?}");
+    }
+    let long = std::format!("AUTH {} abcdefgh\n", "x".repeat(33));
+    b.send(&long);
+    assert_eq!(b.said(), "ERR user name too long (max 32 bytes)\n");
+    let nonce = std::format!("AUTH u {}\n", "n".repeat(65));
+    b.send(&nonce);
+    assert!(b.said().starts_with("ERR client nonce must be"));
+    // A proof without a challenge, with a good shape.
+    b.send(&std::format!("PROOF {}\n", "00".repeat(32)));
+    assert_eq!(b.said(), "ERR no challenge: send AUTH first\n");
+    // A malformed PROOF uses the challenge up, as does any other line.
+    for between in ["PROOF nothex\n", "WHOAMI\n", "HELP\n", "LOGIN 张三 123\n"] {
+        let ex = auth(&mut b, "张三", "123");
+        b.send(between);
+        b.said();
+        b.send(&ex.proof_line());
+        assert_eq!(
+            b.said(),
+            "ERR no challenge: send AUTH first\n",
+            "{between:?}"
+        );
+    }
+    // A blank line does not.
+    let ex = auth(&mut b, "张三", "123");
+    b.send("\r\n\n");
+    b.send(&ex.proof_line());
+    assert!(b.said().starts_with("OK 张三 "));
+    assert!(!b.session.finished());
+    // The over-long line rule holds for the new commands too.
+    b.send(&std::format!("AUTH {}\n", "x".repeat(MAX_MESSAGE)));
+    assert_eq!(b.said(), "ERR message too long (max 256 bytes)\n");
+}
+
+#[test]
+fn scram_failures_lock_the_address_out() {
+    let mut b = cheap();
+    for i in 0..5 {
+        // Mixed with plaintext failures: they all count together.
+        if i == 2 {
+            b.send("LOGIN u wrong\n");
+            assert_eq!(b.said(), LINE_FAILED);
+            continue;
+        }
+        let ex = auth(&mut b, "u", "wrong");
+        b.send(&ex.proof_line());
+        assert_eq!(b.said(), LINE_FAILED);
+    }
+    b.iterations = 0;
+    b.send(&client_first("u", NONCE));
+    assert_eq!(
+        b.said(),
+        "ERR locked out: too many failed logins, try again in 60 s\n",
+        "no challenge while locked"
+    );
+    assert_eq!(b.iterations, 0, "a locked address costs no work");
+    b.send(&std::format!("PROOF {}\n", "00".repeat(32)));
+    assert_eq!(b.said(), "ERR no challenge: send AUTH first\n");
+    // Another address is unaffected.
+    b.reconnect(ip(3));
+    let ex = auth(&mut b, "u", "pw");
+    b.send(&ex.proof_line());
+    assert!(b.said().starts_with("OK u "));
+    // The lock expires.
+    b.reconnect(ip(2));
+    b.now += Duration::from_secs(61);
+    let ex = auth(&mut b, "u", "pw");
+    b.send(&ex.proof_line());
+    assert!(b.said().starts_with("OK u "));
+}
+
+#[test]
+fn a_lock_that_starts_during_an_exchange_refuses_the_proof() {
+    let mut b = cheap();
+    let ex = auth(&mut b, "u", "pw");
+    for _ in 0..5 {
+        b.lockout.record_failure(b.peer, b.now, &b.limits);
+    }
+    b.send(&ex.proof_line());
+    assert!(b.said().starts_with("ERR locked out"));
+    assert_eq!(b.session.user(), None);
+}
+
+#[test]
+fn scram_success_resets_the_failure_count_and_auth_logs_out() {
+    let mut b = cheap();
+    for _ in 0..4 {
+        b.send("LOGIN u wrong\n");
+    }
+    b.said();
+    let ex = auth(&mut b, "u", "pw");
+    b.send(&ex.proof_line());
+    assert!(b.said().contains("OK u "));
+    for _ in 0..4 {
+        b.send("LOGIN u wrong\n");
+    }
+    b.said();
+    b.send("LOGIN u pw\n");
+    assert_eq!(b.said(), "OK u\n");
+    // A new AUTH replaces the login, whatever comes of it.
+    b.send(&client_first("u", NONCE));
+    b.said();
+    b.send("WHOAMI\n");
+    assert_eq!(b.said(), "ERR not logged in\n");
+}
+
+#[test]
+fn idle_during_an_exchange_says_so() {
+    let mut b = demo();
+    auth(&mut b, "张三", "123");
+    b.session.idle(&mut b.out);
+    b.drain();
+    assert_eq!(b.said(), "ERR idle timeout\n");
+    assert!(b.session.finished());
+}
+
+#[test]
+fn help_lists_the_challenge_response_commands() {
+    let mut b = demo();
+    b.send("HELP\n");
+    let help = b.said();
+    assert!(
+        help.contains("AUTH <user> <client-nonce>") && help.contains("PROOF"),
+        "{help}"
+    );
+    assert!(help.len() <= crate::config::MAX_REPLY);
 }
