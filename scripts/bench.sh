@@ -4,8 +4,9 @@
 # private network namespaces that the benchmark creates and deletes itself.
 # Needs root, iproute2 (`ip`) and util-linux (`taskset`).
 #
-#   scripts/bench.sh                  # 32 MiB bulk, 20000 RTTs, 32 conns x 200
-#   scripts/bench.sh --bulk 8388608   # any `host-sim bench` option
+#   scripts/bench.sh                  # 256 MiB bulk, 20000 RTTs, 32 conns x 200,
+#                                     # serve on a TAP link of MTU 65521
+#   scripts/bench.sh --mtu 1500       # any `host-sim bench` option
 #
 # The table goes to stdout (Markdown), progress to stderr. Run it on an idle
 # machine: other work on CPU 0 lowers every figure (the bench warns).

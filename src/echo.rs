@@ -140,6 +140,31 @@ mod tests {
         assert_eq!(out.pending(), &data[..MAX_REPLY]);
     }
 
+    /// The fast path, through a node on the simulated network: odd buffer
+    /// sizes, so ring buffers wrap in mid-chunk, a send buffer smaller and
+    /// then larger than the receive buffer, and every byte back in order.
+    #[test]
+    fn relay_is_byte_exact_whatever_the_buffer_sizes() {
+        use crate::Config;
+        use crate::net::HostMemory;
+        use crate::sim::{World, pattern};
+        use smoltcp::time::Duration;
+
+        for (rx, tx) in [(6007, 1009), (1009, 6007), (65535, 1 << 20)] {
+            let mut config = Config::HOST;
+            config.pools.echo = 1;
+            config.buffers.tcp_rx = rx;
+            config.buffers.tcp_tx = tx;
+            let mut mem = HostMemory::new(&config);
+            let mut w = World::new(&config, &mut mem, 7).unwrap();
+            let c = w.add_client();
+            let conn = w.connect(c, 7).unwrap();
+            let data = pattern(300_000, 3);
+            let got = w.echo_exchange(conn, &data, Duration::from_secs(60));
+            assert!(got.unwrap() == data, "rx {rx}, tx {tx}: echo differs");
+        }
+    }
+
     #[test]
     fn finishes_when_the_client_closes() {
         let mut fx = Fixture::new();

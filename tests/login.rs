@@ -322,3 +322,54 @@ fn scram_failures_lock_the_address_out() {
     let (verdict, ex) = scram_login(&mut w, conn, "张三", "nonce-abcdefgh", "123");
     assert_eq!(verdict, ex.expected_ok);
 }
+
+#[test]
+fn busy_low_slots_do_not_starve_a_login_in_a_high_slot() {
+    // Three clients log in back to back without pause on the lowest slots of
+    // the pool while a fourth, on a higher slot, asks once. The per-poll
+    // hash budget must go round: the fourth gets its verdict in about the
+    // time of four logins, not after the others stop.
+    let config = Config::HOST;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 17).unwrap();
+    let c = w.add_client();
+    // The time of one login on its own.
+    let alone = w.connect(c, LOGIN).unwrap();
+    let t0 = w.now();
+    line(&mut w, alone, "LOGIN 张三 123\n");
+    let one = w.now() - t0;
+    w.close(alone);
+    w.run_for(Duration::from_secs(1));
+
+    let hammers: Vec<_> = (0..3).map(|_| w.connect(c, LOGIN).unwrap()).collect();
+    let victim = w.connect(c, LOGIN).unwrap();
+    for &h in &hammers {
+        w.write_some(h, "LOGIN 张三 wrong1\n".as_bytes());
+    }
+    // Keep the hammers busy: a new request as soon as each verdict lands.
+    // (Wrong passwords from the same address would lock it out, so they use
+    // the right one.)
+    let start = w.now();
+    w.write_some(victim, "LOGIN 王八 567\n".as_bytes());
+    let mut got = Vec::new();
+    let deadline = start + one * 20;
+    while w.now() < deadline && !got.ends_with(b"\n") {
+        w.step();
+        for &h in &hammers {
+            let mut done = false;
+            w.drain(h, |b| done |= b.ends_with(b"\n"));
+            if done {
+                w.write_some(h, "LOGIN 张三 123\n".as_bytes());
+            }
+        }
+        w.drain(victim, |b| got.extend_from_slice(b));
+    }
+    assert_eq!(String::from_utf8_lossy(&got), "OK 王八\n");
+    let waited = w.now() - start;
+    // Fair share is 4x (four sessions hashing); without the rotation the
+    // verdict does not come within 20x at all.
+    assert!(
+        waited <= one * 10,
+        "waited {waited} for a login that takes {one} alone"
+    );
+}

@@ -5,6 +5,13 @@
 //! node's whole contract: poll, then sleep until a frame arrives or
 //! [`Node::poll_delay`] runs out.
 //!
+//! Every frame costs a `read` or `write` system call on the TAP device, and
+//! on the host that cost, not the protocol work, bounds throughput. So the
+//! host tuning is about frames: `--mtu 65521` sets the link's MTU on both
+//! ends and moves 64 KiB per call instead of 1.5 KiB (bulk echo about 6×
+//! faster). None of it reaches a board: these are `serve` options, not
+//! [`Config`] defaults.
+//!
 //! - [`tap`]: opening (or creating and configuring) the interface.
 //! - [`tap_device`]: its frames, as a smoltcp `Device`.
 //! - [`wait`]: sleeping on the TAP file descriptor.
@@ -50,6 +57,22 @@ const TCP_BUFFER: std::ops::RangeInclusive<usize> = 64..=1 << 20;
 /// Bounds for `--mtu`: IPv4's minimum, and the largest that keeps a frame,
 /// Ethernet header included, within 64 KiB.
 const MTU: std::ops::RangeInclusive<usize> = 576..=65521;
+/// The largest TCP receive buffer, whatever `--tcp-buffer` says: the
+/// largest window smoltcp advertises without scaling it (RFC 7323).
+///
+/// smoltcp 0.14 scales the window of a receive buffer of 64 KiB or more,
+/// and rounds the scaled window down from the latest acknowledgement, so
+/// the window's right edge can move back by up to 2^scale - 1 bytes. A
+/// client that has already sent up to the old edge is then ahead of the
+/// window; if the receive buffer fills at that moment (the echo's send
+/// buffer is full because the client is not reading), the window is zero,
+/// and smoltcp drops every segment from the client that starts past the
+/// window, acknowledgements and window updates included. The client's
+/// window never reopens for smoltcp, and the connection hangs. Seen with
+/// 1 MiB buffers twice in about 270 bulk runs of `host-sim bench` (the
+/// window moved back by 14 bytes, then stayed shut); an unscaled window
+/// cannot be retracted by rounding. The default, 64 KiB, loses one byte.
+const MAX_TCP_RX: usize = 65535;
 
 /// Runs the device until Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
@@ -88,8 +111,14 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
     config.pools.echo = args.pool;
     config.pools.login = args.pool;
     config.pools.chat = args.pool;
-    config.buffers.tcp_rx = args.tcp_buffer;
+    config.buffers.tcp_rx = args.tcp_buffer.min(MAX_TCP_RX);
     config.buffers.tcp_tx = args.tcp_buffer;
+    if args.tcp_buffer > 1 << 16 {
+        log::info!(
+            "TCP send buffers {} bytes; receive buffers (the window) {MAX_TCP_RX}: a scaled window can hang smoltcp 0.14",
+            args.tcp_buffer
+        );
+    }
 
     // The store borrows its records, which borrow the loaded file.
     let owned = args.users.as_deref().map(crate::users::load).transpose()?;
@@ -212,6 +241,12 @@ impl Setup<'_> {
             wait::readable(fd, sleep.into())
                 .map_err(|e| format!("waiting for the TAP device: {e}"))?;
         }
+        // What a leak would leave: `host-sim soak` reads this line.
+        let u = node.usage();
+        println!(
+            "serve: in use at exit: {} tcp sessions, {} hotline callers, {} locked-out addresses",
+            u.tcp_sessions, u.hotline_sessions, u.lockout_entries
+        );
         Ok(())
     }
 }

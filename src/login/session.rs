@@ -364,7 +364,9 @@ impl Core {
     /// Counts a verdict in the lockout table and logs it (without a name).
     fn record(&mut self, cx: &mut Shared<'_, '_>, ok: bool) {
         if ok {
-            cx.lockout.record_success(self.peer);
+            // A success does not clear the address's failures: otherwise one
+            // valid account would let an attacker guess 4 times, log in,
+            // and start over, never reaching the lockout.
             info!("login {}: ok", self.peer);
         } else {
             warn!("login {}: failed", self.peer);

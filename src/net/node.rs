@@ -139,6 +139,11 @@ pub struct Node<'a, R: Responder = AutoResponder> {
     /// Without it, a bulk transfer left half-echoed in the buffers waited
     /// for the next frame or timer (10 ms and more) to carry on.
     unfinished: bool,
+    /// The TCP slot served first in the next poll. It moves on every poll,
+    /// so the per-poll password-hash budget goes round the sessions instead
+    /// of always to the lowest slots (which starved a high slot's login
+    /// for seconds under load).
+    first_slot: usize,
     #[cfg(feature = "dhcp")]
     dhcp: super::dhcp::Dhcp,
 }
@@ -258,6 +263,7 @@ impl<'a, R: Responder> Node<'a, R> {
             responder,
             config: *config,
             unfinished: false,
+            first_slot: 0,
             #[cfg(feature = "dhcp")]
             dhcp,
         })
@@ -398,6 +404,7 @@ impl<'a, R: Responder> Node<'a, R> {
             store,
             responder,
             config,
+            first_slot,
             ..
         } = self;
         let mut cx = Shared {
@@ -409,10 +416,13 @@ impl<'a, R: Responder> Node<'a, R> {
             responder,
         };
         let mut any = false;
-        for (index, slot) in slots.iter_mut().enumerate() {
+        let count = slots.len();
+        for index in (0..count).map(|k| (*first_slot + k) % count) {
+            let slot = &mut slots[index];
             let Some(handle) = slot.handle else { continue };
             any |= slot.poll(index, sockets.get_mut::<tcp::Socket>(handle), &mut cx, now);
         }
+        *first_slot = (*first_slot + 1) % count.max(1);
         *hash_budget = cx.hash_budget;
         // Forget failed logins whose window or lock is over: without this
         // the table only ever shrank on a successful login.

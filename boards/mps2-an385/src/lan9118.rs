@@ -7,10 +7,16 @@
 //! - **Receive**: the RX *status* FIFO holds one word per frame (its length,
 //!   FCS included, and error bits); the RX *data* FIFO holds the frames
 //!   themselves. [`Lan9118::receive`] pops one status, reads exactly
-//!   `ceil(len / 4)` data words into a buffer, and hands smoltcp the frame
-//!   without its 4-byte FCS.
+//!   `ceil((2 + len) / 4)` data words into a buffer, and hands smoltcp the
+//!   frame without its 4-byte FCS.
 //! - **Transmit**: two command words (segment flags and lengths) followed by
 //!   the frame's words go into the TX data FIFO; the chip appends the FCS.
+//! - **Alignment**: both directions put the frame 2 bytes into its first
+//!   FIFO word (`RX_CFG.RXDOFF`, TX command A's data start offset), so the
+//!   IP header and the TCP payload of a full segment sit on 4-byte
+//!   boundaries in the buffers. smoltcp's payload copies to and from the
+//!   socket buffers are then word copies, three times faster than the
+//!   byte-shifting copies an Ethernet header of 14 bytes would cause.
 //! - **Interrupts**: only "RX status FIFO level" is enabled, and only to wake
 //!   the core from `WFI` when a frame arrives. The handler just acknowledges
 //!   it ([`InterruptAck`]); all FIFO work happens in the main loop, so the
@@ -23,11 +29,19 @@
 //!    `IRQ_CFG` (enabled, active-high, push-pull) before anything unmasks it.
 //! 2. Reading one data word too many eats the first word of the *next* frame,
 //!    which is then lost. The word count comes from the status word alone.
-//! 3. When its RX FIFO is full QEMU *drops* the frame (no back-pressure). The
-//!    receive path therefore does nothing but copy, and smoltcp's `poll` keeps
-//!    calling it until the FIFO is empty. That is not enough on its own:
-//!    slirp fills the FIFO while the guest cannot run, so the driver also
-//!    keeps every TCP window at one frame ([`WINDOW_FRAMES`]).
+//! 3. When its RX FIFO is full QEMU *drops* the frame (no back-pressure), and
+//!    the FIFO is the only buffer between slirp and the firmware: slirp sends
+//!    whatever the open TCP windows allow the moment they open, often while
+//!    the guest cannot run. The windows of all connections *together* must
+//!    therefore fit the FIFO (six full frames). The driver shares that
+//!    budget out: it lowers the window field of every TCP segment it sends
+//!    to [`Lan9118::share_window`]'s share, from four frames for a lone
+//!    connection down to one frame each from four connections on. Less than
+//!    one frame would stall slirp (see [`MIN_WINDOW_FRAMES`]), so from seven
+//!    connections streaming at once the windows can exceed the FIFO, and
+//!    QEMU drops a frame now and then (slirp retransmits it). The receive
+//!    path does nothing but copy, and smoltcp's `poll` keeps calling it
+//!    until the FIFO is empty.
 //!
 //! Register names and bits follow the LAN9118 datasheet.
 
@@ -104,6 +118,10 @@ mod bits {
     /// TX command A: first segment, last segment.
     pub const TX_CMD_A_FIRST: u32 = 1 << 13;
     pub const TX_CMD_A_LAST: u32 = 1 << 12;
+    /// TX command A: data start offset, bytes 20:16.
+    pub const TX_CMD_A_OFFSET_SHIFT: u32 = 16;
+    /// `RX_CFG`: RX data offset (`RXDOFF`), bits 12:8.
+    pub const RX_CFG_RXDOFF_SHIFT: u32 = 8;
 }
 
 /// Largest frame smoltcp may send or receive, without FCS: 1500 bytes of IP
@@ -111,26 +129,34 @@ mod bits {
 pub const MTU: usize = 1514;
 /// The Ethernet frame check sequence the chip appends on receive.
 const FCS_LEN: usize = 4;
-/// Frame buffer size: the largest received frame including FCS (1518), rounded
-/// up to whole FIFO words.
-const BUF_LEN: usize = (MTU + FCS_LEN).next_multiple_of(4);
-/// Full-size frames (1518 bytes with FCS, 380 FIFO words) that fit in the
-/// RX data FIFO (2640 words with QEMU's and the chip's default `HW_CFG`).
-const RX_FIFO_FULL_FRAMES: usize = 2640 / (BUF_LEN / 4);
-/// The TCP receive window smoltcp may advertise per connection, in full
-/// frames (reported as `max_burst_size`).
-///
-/// slirp hands QEMU's NIC everything the open windows allow in one go, with
-/// QEMU's lock held, so the guest cannot drain the FIFO in between: the
-/// windows of all busy connections *together* must fit the FIFO, or frames
-/// are dropped and TCP stalls on retransmissions. One frame per connection
-/// lets six connections stream at once without a loss, and with round trips
-/// of 0.1 ms one stream still runs at about 9 MiB/s. Measured with 1 MiB
-/// echoes: one frame: one stream 8.5-8.8 MiB/s, four at once 10.8 MiB/s in
-/// total, no drops; six frames: 11.5 MiB/s alone, but four at once 1.1 MiB/s
-/// with 21 frames dropped.
-const WINDOW_FRAMES: usize = 1;
-const _: () = assert!(WINDOW_FRAMES <= RX_FIFO_FULL_FRAMES);
+/// Where a frame starts in its buffer and in its first FIFO word, in both
+/// directions: 2 bytes in, so that the 14-byte Ethernet header ends on a
+/// 4-byte boundary (see "Alignment" above).
+const FRAME_OFFSET: usize = 2;
+/// Frame buffer size: the offset plus the largest received frame including
+/// FCS (1518), rounded up to whole FIFO words.
+const BUF_LEN: usize = (FRAME_OFFSET + MTU + FCS_LEN).next_multiple_of(4);
+/// The RX data FIFO, in 32-bit words (with QEMU's and the chip's default
+/// `HW_CFG`): 10 KiB.
+const RX_FIFO_WORDS: usize = 2640;
+/// Full-size frames the RX data FIFO holds at once: six (380 words each).
+const RX_FIFO_FRAMES: usize = RX_FIFO_WORDS / (BUF_LEN / 4);
+/// The TCP payload of a full frame: what one frame of window is worth.
+const SEGMENT: usize = MTU - 14 - 20 - 20;
+/// The most window one connection gets, in full frames: when it is the only
+/// one open. Four frames cut QEMU's CPU time per MiB echoed by about 10%
+/// against one (fewer polls per frame); more buys nothing measurable, and
+/// four leave room in the FIFO for the next connection's first segments.
+pub const MAX_WINDOW_FRAMES: usize = 4;
+/// The least: one full segment. A smaller window would stall slirp, whose
+/// sender-side silly-window avoidance sends less than a full segment only
+/// into a window at least half the largest it has seen on the connection,
+/// and otherwise waits for its persist timer (seconds).
+pub const MIN_WINDOW_FRAMES: usize = 1;
+const _: () = assert!(MAX_WINDOW_FRAMES < RX_FIFO_FRAMES && MIN_WINDOW_FRAMES >= 1);
+/// The TCP receive buffer that lets a lone connection use its whole share:
+/// smoltcp advertises the free space of the buffer, and the driver lowers it.
+pub const TCP_RX_BUFFER: usize = MAX_WINDOW_FRAMES * SEGMENT;
 /// Spin budget for register handshakes (soft reset, MAC/MII busy bits). The
 /// real chip finishes in microseconds; QEMU at once. A chip that never does
 /// is reported as an [`Error`] rather than hanging the boot.
@@ -179,6 +205,9 @@ pub struct Lan9118 {
     tx: FrameBuf,
     /// See [`Stats`].
     stats: Stats,
+    /// The largest TCP window any segment may advertise now, in bytes: this
+    /// connection's share of the RX FIFO (see [`Lan9118::share_window`]).
+    window: u16,
 }
 
 impl Lan9118 {
@@ -204,6 +233,7 @@ impl Lan9118 {
             rx: FrameBuf([0; BUF_LEN]),
             tx: FrameBuf([0; BUF_LEN]),
             stats: Stats::default(),
+            window: window_for(0),
         };
         nic.reset()?;
         Ok(nic)
@@ -242,9 +272,13 @@ impl Lan9118 {
             fallback
         };
 
-        // RX: no data offset, no end padding, so a frame is exactly
-        // ceil(len / 4) words. Interrupt as soon as one status is queued.
-        r.write(csr::RX_CFG, 0);
+        // RX: the frame starts 2 bytes into its first word (see
+        // `FRAME_OFFSET`), no end padding, so a frame is exactly
+        // ceil((2 + len) / 4) words. Interrupt as soon as one status is queued.
+        r.write(
+            csr::RX_CFG,
+            (FRAME_OFFSET as u32) << bits::RX_CFG_RXDOFF_SHIFT,
+        );
         r.write(csr::FIFO_INT, r.read(csr::FIFO_INT) & !0xFF);
         r.write(csr::TX_CFG, bits::TX_CFG_TX_ON | bits::TX_CFG_TXSAO);
         // Reset leaves the MAC promiscuous; this write turns that off and
@@ -287,6 +321,20 @@ impl Lan9118 {
         self.stats
     }
 
+    /// Shares the RX FIFO among `connections` open TCP connections: from now
+    /// on no TCP segment sent advertises more than its share as window (see
+    /// fact 3 above). The main loop calls it with the node's session count
+    /// after every poll that did something (connections open and close only
+    /// then).
+    pub fn share_window(&mut self, connections: usize) {
+        self.window = window_for(connections);
+    }
+
+    /// The TCP window each connection gets now, in bytes.
+    pub fn window(&self) -> u16 {
+        self.window
+    }
+
     /// A handle the interrupt handler uses to acknowledge the RX interrupt.
     pub fn interrupt_ack(&self) -> InterruptAck {
         InterruptAck { regs: self.regs }
@@ -304,14 +352,16 @@ impl Lan9118 {
         (self.regs.read(csr::RX_FIFO_INF) >> 16) & 0xFF
     }
 
-    /// Reads the next good frame into `self.rx` and returns its length
-    /// without FCS, discarding bad and oversized frames on the way.
+    /// Reads the next good frame into `self.rx` (at [`FRAME_OFFSET`]) and
+    /// returns its length without FCS, discarding bad and oversized frames on
+    /// the way.
     fn read_frame(&mut self) -> Option<usize> {
         while self.rx_statuses() != 0 {
             let status = self.regs.read(csr::RX_STATUS_FIFO);
             let len = ((status >> 16) & 0x3FFF) as usize;
-            let words = len.div_ceil(4);
-            let keep = status & bits::RX_STS_ERROR == 0 && (FCS_LEN + 14..=BUF_LEN).contains(&len);
+            let words = (FRAME_OFFSET + len).div_ceil(4);
+            let keep =
+                status & bits::RX_STS_ERROR == 0 && (FCS_LEN + 14..=MTU + FCS_LEN).contains(&len);
             if keep {
                 for chunk in self.rx.0[..words * 4].chunks_exact_mut(4) {
                     chunk.copy_from_slice(&self.regs.read(csr::RX_DATA_FIFO).to_le_bytes());
@@ -429,16 +479,19 @@ impl Device for Lan9118 {
             rx,
             tx,
             stats,
+            window,
             ..
         } = self;
         Some((
             RxToken {
-                frame: &rx.0[..len],
+                frame: &rx.0[FRAME_OFFSET..FRAME_OFFSET + len],
             },
             TxToken {
                 regs: *regs,
                 buf: tx,
                 stats,
+                window: *window,
+                space_checked: false,
             },
         ))
     }
@@ -448,12 +501,18 @@ impl Device for Lan9118 {
             return None;
         }
         let Lan9118 {
-            regs, tx, stats, ..
+            regs,
+            tx,
+            stats,
+            window,
+            ..
         } = self;
         Some(TxToken {
             regs: *regs,
             buf: tx,
             stats,
+            window: *window,
+            space_checked: true,
         })
     }
 
@@ -461,12 +520,56 @@ impl Device for Lan9118 {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = MTU;
-        // smoltcp caps every TCP window at this many full segments.
-        caps.max_burst_size = Some(WINDOW_FRAMES);
+        // No fixed burst size: the driver lowers every TCP window itself, to
+        // a share that follows the number of connections (`share_window`).
+        // smoltcp's own cap is fixed at boot.
+        caps.max_burst_size = None;
         // No checksum offload on the LAN9118: smoltcp's defaults (compute
         // and verify everything in software) are right.
         caps
     }
+}
+
+/// The window one of `connections` open TCP connections may advertise: the
+/// FIFO's frames shared out, within [`MIN_WINDOW_FRAMES`] and
+/// [`MAX_WINDOW_FRAMES`], in whole segments (so slirp always sends full
+/// ones).
+fn window_for(connections: usize) -> u16 {
+    let frames = (RX_FIFO_FRAMES / connections.max(1)).clamp(MIN_WINDOW_FRAMES, MAX_WINDOW_FRAMES);
+    (frames * SEGMENT) as u16
+}
+
+/// Lowers the window field of an IPv4 TCP segment in `frame` (an Ethernet
+/// frame) to `limit`, and updates its checksum to match (RFC 1624,
+/// eqn. 3). Any other frame is left alone.
+fn clamp_tcp_window(frame: &mut [u8], limit: u16) {
+    const IP: usize = 14;
+    const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
+    const PROTOCOL_TCP: u8 = 6;
+    if frame.len() < IP + 20
+        || frame[12..14] != ETHERTYPE_IPV4
+        || frame[IP + 9] != PROTOCOL_TCP
+        // A later fragment carries no TCP header (smoltcp does not fragment
+        // TCP; this is only for safety).
+        || u16::from_be_bytes([frame[IP + 6], frame[IP + 7]]) & 0x1FFF != 0
+    {
+        return;
+    }
+    let tcp = IP + usize::from(frame[IP] & 0x0F) * 4;
+    let Some(header) = frame.get_mut(tcp..tcp + 20) else {
+        return;
+    };
+    let window = u16::from_be_bytes([header[14], header[15]]);
+    if window <= limit {
+        return;
+    }
+    header[14..16].copy_from_slice(&limit.to_be_bytes());
+    // HC' = ~(~HC + ~m + m'), in one's complement arithmetic.
+    let checksum = u16::from_be_bytes([header[16], header[17]]);
+    let mut sum = u32::from(!checksum) + u32::from(!window) + u32::from(limit);
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    sum = (sum & 0xFFFF) + (sum >> 16);
+    header[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
 /// A received frame, already copied out of the FIFO, FCS removed.
@@ -486,20 +589,27 @@ pub struct TxToken<'a> {
     regs: Block,
     buf: &'a mut FrameBuf,
     stats: &'a mut Stats,
+    /// The largest TCP window the frame may advertise.
+    window: u16,
+    /// `transmit` already saw room for a full frame in the TX FIFO.
+    space_checked: bool,
 }
 
 impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         // smoltcp never asks for more than the MTU it was given.
         let len = len.min(MTU);
-        let result = f(&mut self.buf.0[..len]);
+        let frame = &mut self.buf.0[FRAME_OFFSET..FRAME_OFFSET + len];
+        let result = f(frame);
+        clamp_tcp_window(frame, self.window);
 
         // A token handed out by `receive` did not check for space. The FIFO
         // drains to the wire on its own, so waiting is bounded; QEMU's
         // model sends each frame as soon as its last word is written, so
         // this never spins there.
-        let free = || (self.regs.read(csr::TX_FIFO_INF) & 0xFFFF) as usize >= len + 8;
-        if spin_until(free, "TX_FIFO_INF").is_err() {
+        let words = (FRAME_OFFSET + len).div_ceil(4);
+        let free = || (self.regs.read(csr::TX_FIFO_INF) & 0xFFFF) as usize >= words * 4 + 8;
+        if !self.space_checked && spin_until(free, "TX_FIFO_INF").is_err() {
             self.stats.tx_errors += 1;
             return result;
         }
@@ -507,11 +617,16 @@ impl phy::TxToken for TxToken<'_> {
         let len32 = len as u32;
         self.regs.write(
             csr::TX_DATA_FIFO,
-            bits::TX_CMD_A_FIRST | bits::TX_CMD_A_LAST | len32,
+            bits::TX_CMD_A_FIRST
+                | bits::TX_CMD_A_LAST
+                | (FRAME_OFFSET as u32) << bits::TX_CMD_A_OFFSET_SHIFT
+                | len32,
         );
         // Command B: packet tag (unused, 0) and the total frame length.
         self.regs.write(csr::TX_DATA_FIFO, len32);
-        for chunk in self.buf.0[..len.div_ceil(4) * 4].chunks_exact(4) {
+        // The frame's words, from the start of the buffer: the chip skips
+        // the first `FRAME_OFFSET` bytes.
+        for chunk in self.buf.0[..words * 4].chunks_exact(4) {
             let word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             self.regs.write(csr::TX_DATA_FIFO, word);
         }

@@ -23,6 +23,8 @@
 //!
 //! A frame wakes the core at once, so a round trip costs no timer tick; the
 //! alarm covers retransmissions, delayed ACKs, chat flushes and idle timeouts.
+//! After every poll that did something, the driver learns how many
+//! connections share the NIC's receive FIFO (`Lan9118::share_window`).
 
 #![no_std]
 #![no_main]
@@ -55,24 +57,27 @@ mod board {
 /// The services' configuration: the core's small-board defaults, with
 /// larger pools and buffers because this board has 4 MiB of RAM.
 ///
-/// - 4 clients at once per TCP port (smoltcp 0.14 has no listen backlog:
-///   one socket per client; client 5 is refused with a RST).
-/// - 2 KiB TCP receive buffers: the driver caps every TCP window at one
-///   full frame anyway (see `lan9118::WINDOW_FRAMES`: the windows of all
-///   busy connections must fit the NIC's RX FIFO together).
-/// - 8 KiB TCP send buffers: echoed data waits there for the client's ACK.
+/// - 16 clients at once per TCP echo port, 4 for login and 4 for the chat
+///   (smoltcp 0.14 has no listen backlog: one socket per client; client
+///   `N + 1` is refused with a RST).
+/// - TCP receive buffers of four full segments (5840 bytes): the largest
+///   window the driver lets one connection advertise (its share of the
+///   NIC's RX FIFO, see `lan9118::share_window`).
+/// - 4 KiB TCP send buffers: echoed data waits there for the client's ACK
+///   (8 KiB measured no faster).
 /// - 8 KiB of UDP payload per socket and direction: a client may have eight
 ///   1 KiB datagrams in flight before the firmware has to drop one.
-/// - All 16 TCP and 3 UDP sockets cost about 240 KiB of the 4 MiB RAM.
+/// - All 40 TCP and 3 UDP sockets cost about 500 KiB of the 4 MiB RAM, 11.3
+///   KiB per TCP connection (the boot log prints the exact figures).
 const CONFIG: Config = Config {
     pools: Pools {
-        echo: 4,
+        echo: 16,
         login: 4,
         chat: 4,
     },
     buffers: Buffers {
-        tcp_rx: 2048,
-        tcp_tx: 8192,
+        tcp_rx: lan9118::TCP_RX_BUFFER,
+        tcp_tx: 4096,
         udp_payload: 8192,
         udp_packets: 8,
     },
@@ -93,19 +98,42 @@ static USERS: Store<'static> = smoltalk::login::store::DEMO;
 type Memory = smoltalk::static_memory!(CONFIG);
 static MEMORY: ConstStaticCell<Memory> = ConstStaticCell::new(Memory::new());
 
-/// The longest the core sleeps, even with nothing to do.
+/// [`CONFIG`] with one more socket on each echo port: what [`Memory`] would
+/// be with two more connections.
+const CONFIG_PLUS_TWO: Config = Config {
+    pools: Pools {
+        echo: CONFIG.pools.echo + 1,
+        ..CONFIG.pools
+    },
+    ..CONFIG
+};
+/// The static RAM one more TCP connection costs: its two socket buffers,
+/// its smoltcp socket and its session slot. (Nothing else grows with the
+/// pools; the stack does not.)
+const RAM_PER_CONNECTION: usize =
+    (size_of::<smoltalk::static_memory!(CONFIG_PLUS_TWO)>() - size_of::<Memory>()) / 2;
+
+/// The longest the core sleeps while QEMU's user networking may have work
+/// that the firmware's own frames created.
 ///
-/// This is for QEMU's user networking (slirp). slirp runs in QEMU's main
-/// loop, which sleeps on slirp's timers (500 ms when idle) and does not
-/// notice slirp work that the guest's own frames created — a delayed ACK to
-/// send, a newly forwarded connection to poll — until something wakes it.
-/// Arming a guest timer does: QEMU moves its timer deadline and kicks the
-/// loop. Measured here: without the cap, a new connection's first bytes
-/// waited up to 500 ms and a 1 MiB TCP echo ran at 1.7 MiB/s; with it, at
-/// most 50 ms and about 12 MiB/s. The cost is 20 wake-ups a second: QEMU
-/// idles at about 0.4% of a host core instead of 0%. (On real hardware the
-/// cap only costs those wake-ups.)
+/// slirp runs in QEMU's main loop, which sleeps on slirp's timers (500 ms
+/// when idle) and does not notice slirp work that the guest's frames
+/// created — a delayed ACK to send, a newly forwarded connection to poll, a
+/// host socket to write — until something wakes it. Arming a guest timer
+/// does: QEMU moves its timer deadline and kicks the loop. Measured here:
+/// without the cap, a new connection's first bytes waited up to 500 ms and
+/// a 1 MiB TCP echo ran at 1.7 MiB/s; with it, at most 50 ms and about 12
+/// MiB/s. Only frames the firmware sends create such work, and the first
+/// sleep after them kicks the loop, so the cap holds for [`SLIRP_AWAKE`]
+/// after the last frame sent; then the core sleeps until its next deadline
+/// and QEMU idles at about 0.03% of a host core instead of 0.4-0.6%. (On
+/// real hardware the cap only costs those wake-ups.)
 const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+/// How long after the firmware's last frame [`MAX_SLEEP`] applies. One kick
+/// after the last frame is enough (slirp then re-arms its own timers); the
+/// rest is margin, at 20 wake-ups a second.
+const SLIRP_AWAKE: Duration = Duration::from_secs(1);
 
 /// How often the firmware logs a one-line status (sessions, NIC counters).
 const STATUS_EVERY: Duration = Duration::from_secs(60);
@@ -158,7 +186,8 @@ fn main() -> ! {
         Err(e) => defmt::panic!("node setup failed: {}", e),
     };
 
-    // The test harness reads this line to learn the pool sizes.
+    // The test harness reads this line to learn the pool sizes, and the
+    // benchmark the next one.
     defmt::info!(
         "pools: {=usize} echo per port, {=usize} login, {=usize} chat; tcp buffers {=usize}/{=usize} bytes",
         CONFIG.pools.echo,
@@ -167,8 +196,19 @@ fn main() -> ! {
         CONFIG.buffers.tcp_rx,
         CONFIG.buffers.tcp_tx
     );
+    defmt::info!(
+        "ram: {=usize} bytes for {=usize} tcp and {=usize} udp sockets; {=usize} bytes per tcp connection ({=usize} buffers + {=usize} socket and session)",
+        size_of::<Memory>(),
+        CONFIG.tcp_sockets(),
+        smoltalk::config::UDP_SOCKETS,
+        RAM_PER_CONNECTION,
+        CONFIG.buffers.tcp_rx + CONFIG.buffers.tcp_tx,
+        RAM_PER_CONNECTION - CONFIG.buffers.tcp_rx - CONFIG.buffers.tcp_tx
+    );
     rt::unmask_interrupts();
     let mut next_status = clock::now() + STATUS_EVERY;
+    // The frames sent so far, and when that count last changed.
+    let mut last_tx = (nic.stats().tx_frames, clock::now());
     loop {
         // Before polling, so a frame that lands after the FIFO is drained
         // raises the interrupt again and ends the WFI below.
@@ -178,6 +218,8 @@ fn main() -> ! {
         // of rounds, and work left for a next round is not always visible to
         // `poll_delay`. An extra poll costs microseconds.
         if node.poll(now, &mut nic) {
+            // Connections open and close only in a poll.
+            nic.share_window(node.usage().tcp_sessions);
             continue;
         }
 
@@ -186,19 +228,26 @@ fn main() -> ! {
             next_status = now + STATUS_EVERY;
             let usage = node.usage();
             defmt::info!(
-                "status: {=usize} tcp sessions, {=usize} hotline callers, {=usize} locked-out addresses; nic {}, {=u32} dropped",
+                "status: {=usize} tcp sessions, {=usize} hotline callers, {=usize} locked-out addresses; nic {}, {=u32} dropped, tcp window {=u16} bytes",
                 usage.tcp_sessions,
                 usage.hotline_sessions,
                 usage.lockout_entries,
                 nic.stats(),
-                nic.rx_dropped()
+                nic.rx_dropped(),
+                nic.window()
             );
         }
         let until_status = next_status - now;
-        let delay = node
+        let mut delay = node
             .poll_delay(now)
-            .map_or(until_status, |d| d.min(until_status))
-            .min(MAX_SLEEP);
+            .map_or(until_status, |d| d.min(until_status));
+        let tx = nic.stats().tx_frames;
+        if tx != last_tx.0 {
+            last_tx = (tx, now);
+        }
+        if now - last_tx.1 < SLIRP_AWAKE {
+            delay = delay.min(MAX_SLEEP);
+        }
         sleep(&nic, &alarm, delay);
     }
 }

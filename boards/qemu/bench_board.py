@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Benchmark of an emulated board's firmware, from the host's own sockets.
+
+    python3 ../qemu/bench_board.py --board-dir .            # a board's `bench`
+    python3 ../qemu/bench_board.py --board-dir . --no-build --runs 9 --json out.json
+
+Boots the board's release ELF through its runner (`run-qemu.sh`, slirp user
+networking) on a free set of host ports, exactly as `board_test.py` does,
+and measures what issue 5 asks of an emulated board:
+
+  rtt         64-byte TCP echo round trips on one connection (--rtt N of
+              them, after a warm-up): p50, p99 and the worst, in µs.
+  echo        1 MiB through TCP echo on a fresh connection, sent by one
+              thread while another reads it back, byte-exact: the median
+              (and range) of --runs runs, in MiB/s.
+  parallel    every echo socket of one port streaming 1 MiB at once:
+              MiB/s in total, and how many frames QEMU dropped meanwhile.
+  connections echo connections open at once on one port: opened one by one,
+              each echoing its own message, until one is refused (closed
+              without a byte: smoltcp has no backlog, and slirp accepts
+              first) or --max-conns is reached; how long the refusal took;
+              and whether every open one still echoes after it.
+  idle        CPU time of the QEMU process over --idle seconds with every
+              connection closed (utime + stime from /proc/PID/stat), in %
+              of one host core: the firmware sleeps in WFI, woken by the
+              NIC interrupt or its next timer deadline.
+  ram         the firmware's static RAM (footprint of the ELF: data + bss)
+              and, from its boot log, the RAM one more TCP connection costs.
+
+Client and QEMU are not pinned to CPUs, and nothing else is stopped: on a
+busy host the figures move (run it twice). Traffic goes only to 127.0.0.1,
+which slirp forwards to the firmware; QEMU runs in a process group of its
+own that is always stopped, and the whole run is bounded (--timeout).
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import board_test as bt  # noqa: E402 - the shared harness: Board, boot, sockets
+
+MIB = bt.MIB
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def lean_round_trips(s, n, size=64):
+    """n echo round trips of `size` bytes; returns their times in seconds.
+    One recv_into per reply in the common case: the client's own cost is a
+    few microseconds of the figure."""
+    times = []
+    buf = bytearray(size)
+    view = memoryview(buf)
+    s.settimeout(2)
+    for i in range(n):
+        msg = (b"%0*d\n" % (size - 1, i))
+        t = time.perf_counter()
+        s.sendall(msg)
+        got = 0
+        while got < size:
+            k = s.recv_into(view[got:])
+            bt.check(k > 0, f"round trip {i}: the connection closed")
+            got += k
+        times.append(time.perf_counter() - t)
+        bt.check(buf == msg, f"round trip {i}: got {bytes(buf)!r}")
+    return times
+
+
+def pct(sorted_times, p):
+    return sorted_times[min(len(sorted_times) - 1, int(len(sorted_times) * p))]
+
+
+def bench_rtt(b, n):
+    s, _, _ = bt.accepted(b, bt.HELLO, b"x", until=lambda d: len(d) >= 1)
+    with s:
+        lean_round_trips(s, 200)  # warm-up: slirp's and the firmware's paths
+        times = sorted(lean_round_trips(s, n))
+    us = [t * 1e6 for t in times]
+    return {"n": n, "p50_us": pct(us, 0.50), "p99_us": pct(us, 0.99), "max_us": us[-1]}
+
+
+def echo_mib(b, port, seed, timeout=60):
+    """1 MiB through TCP echo on a fresh connection; seconds, byte-exact."""
+    payload = random.Random(seed).randbytes(MIB)
+    s, first, _ = bt.accepted(b, port, payload[:1], until=lambda d: len(d) >= 1)
+    with s:
+        bt.check(first == payload[:1], f"first byte: {first!r}")
+        t = time.perf_counter()
+        got = bt.echo_stream(s, payload[1:], timeout)
+        dt = time.perf_counter() - t
+    bt.check(got == payload[1:], f"port {port}: {len(got) + 1} bytes came back, or different ones")
+    return dt
+
+
+def bench_echo(b, runs):
+    """`runs` 1 MiB echoes; also the QEMU process's CPU time per MiB, which
+    a busy host moves far less than the throughput."""
+    pid = qemu_pid(b)
+    rates, cpu = [], 0.0
+    for i in range(runs):
+        c0 = qemu_cpu_seconds(pid)
+        rates.append((MIB - 1) / MIB / echo_mib(b, bt.ECHO, i))
+        cpu += qemu_cpu_seconds(pid) - c0
+        time.sleep(0.2)
+    return {"runs": runs, "median_mib_s": statistics.median(rates),
+            "min_mib_s": min(rates), "max_mib_s": max(rates),
+            "qemu_cpu_ms_per_mib": 1000 * cpu / runs}
+
+
+def bench_parallel(b, n):
+    drops_before = b.log().count("Failed to send packet")
+    results = [None] * n
+
+    def run(i):
+        try:
+            results[i] = echo_mib(b, bt.ECHO, 100 + i, timeout=120)
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(max(1, 150 - (time.perf_counter() - t)))
+    dt = time.perf_counter() - t
+    for i, r in enumerate(results):
+        bt.check(r is not None and not isinstance(r, Exception), f"stream {i} of {n}: {r}")
+    drops = b.log().count("Failed to send packet") - drops_before
+    return {"streams": n, "total_mib_s": n / dt, "slowest_s": max(results), "frames_dropped": drops}
+
+
+def bench_connections(b, cap):
+    """Opens echo connections on one port until one is refused (or `cap`)."""
+    socks = []
+    try:
+        refused_after = None
+        while len(socks) < cap + 1:
+            s = bt.connect(b, bt.ECHO, timeout=5)
+            msg = b"conn %d\n" % len(socks)
+            t = time.perf_counter()
+            try:
+                s.sendall(msg)
+                data, eof = bt.recv_until(s, lambda d: len(d) >= len(msg), 3)
+            except OSError:
+                data, eof = b"", True
+            if eof and not data:
+                refused_after = time.perf_counter() - t
+                s.close()
+                break
+            bt.check(data == msg, f"connection {len(socks) + 1}: got {data!r}, neither echoed nor refused")
+            socks.append(s)
+        # The others carry on: every open connection echoes again.
+        for i, s in enumerate(socks):
+            msg = b"again %d\n" % i
+            s.sendall(msg)
+            got = bt.recv_exact(s, len(msg), 3)
+            bt.check(got == msg, f"connection {i + 1} after the refusal: got {got!r}")
+        return {"open": len(socks), "refused": refused_after is not None,
+                "refusal_ms": None if refused_after is None else refused_after * 1e3,
+                "others_continue": True}
+    finally:
+        for s in socks:
+            s.close()
+
+
+def qemu_pid(b):
+    pids = b._qemu_pids()
+    bt.check(len(pids) == 1, f"QEMU process not found among the runner's children: {pids}")
+    return pids[0]
+
+
+def loadavg():
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def qemu_cpu_seconds(pid):
+    """CPU time of a process, all its threads, in seconds: from each
+    thread's schedstat (nanoseconds), else from utime + stime (ticks)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def bench_idle(b, seconds, settle=3.0):
+    pid = qemu_pid(b)
+    # The last connections' closes settle: the firmware stops its slirp
+    # wake-ups a second after its last frame, slirp its own timers later.
+    time.sleep(settle)
+    c0, t0 = qemu_cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = qemu_cpu_seconds(pid), time.monotonic()
+    return {"seconds": seconds, "cpu_percent": 100 * (c1 - c0) / (t1 - t0)}
+
+
+def bench_ram(board_dir, elf, log):
+    out = subprocess.run([sys.executable, str(board_dir.parent.parent / "scripts" / "footprint"),
+                          str(board_dir), "--no-build"], capture_output=True, text=True, timeout=120)
+    ram = {}
+    m = re.search(r"static RAM \d+ = data (\d+) \+ bss (\d+)", out.stdout)
+    if m:
+        ram["data"], ram["bss"] = int(m[1]), int(m[2])
+    m = re.search(r"(\d+) bytes per tcp connection \(([^)]*)\)", log)
+    if m:
+        ram["per_connection"], ram["per_connection_parts"] = int(m[1]), m[2]
+    return ram
+
+
+def row(metric, value, target, ok):
+    mark = "" if ok is None else ("yes" if ok else "NO")
+    return f"| {metric} | {value} | {target} | {mark} |"
+
+
+def report(r, board_name):
+    lines = [f"## {board_name}: smoltalk under QEMU (slirp, 127.0.0.1)", "",
+             "| metric | measured | target (issue 5) | met |", "|---|---|---|---|"]
+    if "rtt" in r:
+        x = r["rtt"]
+        lines.append(row(f"64 B round trip p50 (p99, max) over {x['n']}",
+                         f"{x['p50_us']:.0f} µs ({x['p99_us']:.0f}, {x['max_us']:.0f})",
+                         "≤ 100 µs", x["p50_us"] <= 100))
+    if "echo" in r:
+        x = r["echo"]
+        lines.append(row(f"1 MiB echo, median of {x['runs']} (range)",
+                         f"{x['median_mib_s']:.1f} MiB/s ({x['min_mib_s']:.1f}-{x['max_mib_s']:.1f})",
+                         "≥ 13 MiB/s", x["median_mib_s"] >= 13))
+        lines.append(row("QEMU CPU time per MiB echoed", f"{x['qemu_cpu_ms_per_mib']:.0f} ms", "", None))
+    if "parallel" in r:
+        x = r["parallel"]
+        lines.append(row(f"{x['streams']} × 1 MiB echo at once",
+                         f"{x['total_mib_s']:.1f} MiB/s in total, slowest {x['slowest_s']:.2f} s, "
+                         f"{x['frames_dropped']} frames dropped by QEMU", "", None))
+    if "connections" in r:
+        x = r["connections"]
+        refusal = (f"next one refused in {x['refusal_ms']:.0f} ms" if x["refused"]
+                   else "none refused (cap reached)")
+        lines.append(row("simultaneous echo connections (one port)",
+                         f"{x['open']}; {refusal}; the others continue",
+                         "≥ 16, one more refused", x["open"] >= 16 and x["refused"]))
+    if "idle" in r:
+        x = r["idle"]
+        lines.append(row(f"QEMU CPU when idle ({x['seconds']:.0f} s)",
+                         f"{x['cpu_percent']:.2f} % of a core", "asleep in WFI", None))
+    if r.get("ram"):
+        x = r["ram"]
+        if "bss" in x:
+            lines.append(row("static RAM (data + bss)", f"{(x['data'] + x['bss']) / 1024:.1f} KiB", "", None))
+        if "per_connection" in x:
+            lines.append(row("RAM per TCP connection", f"{x['per_connection']} B "
+                             f"({x['per_connection_parts']})", "FreeRTOS+TCP ≈ 30 KB", None))
+    if "load" in r:
+        x = r["load"]
+        lines.append(row("host load average (1 min), before / after",
+                         f"{x['before']:.1f} / {x['after']:.1f} on {x['cpus']} CPUs", "", None))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--board-dir", type=Path, required=True, help="the board (its run-qemu.sh, Cargo.toml)")
+    ap.add_argument("--no-build", action="store_true", help="use the release ELF as built")
+    ap.add_argument("--rtt", type=int, default=2000, metavar="N", help="round trips to time (default 2000)")
+    ap.add_argument("--runs", type=int, default=5, help="1 MiB echo runs, median taken (default 5)")
+    ap.add_argument("--max-conns", type=int, default=64, help="stop opening connections here (default 64)")
+    ap.add_argument("--idle", type=float, default=5.0, metavar="S", help="idle CPU window, seconds (default 5)")
+    ap.add_argument("--only", metavar="LIST", help="comma-separated: rtt,echo,parallel,connections,idle,ram")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--keep-log", action="store_true", help="keep the firmware log")
+    ap.add_argument("--timeout", type=int, default=600, help="bound on the whole run, seconds (default 600)")
+    args = ap.parse_args()
+    board_dir = args.board_dir.resolve()
+    wanted = set((args.only or "rtt,echo,parallel,connections,idle,ram").split(","))
+
+    def on_alarm(*_):
+        raise bt.Timeout(f"the run took longer than {args.timeout} s")
+
+    def on_term(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.alarm(args.timeout)
+
+    log_path = board_dir / "target" / f"bench-{os.getpid()}.log"
+    board, results, status = None, {}, 0
+    load_before = loadavg()
+    try:
+        if not args.no_build:
+            subprocess.run(["cargo", "build", "--release"], cwd=board_dir, check=True)
+        elf = bt.package_elf(board_dir)
+        bt.check(elf.exists(), f"no firmware at {elf} (build it first)")
+        board = bt.boot(board_dir, elf, log_path, None)
+        board.pools, _ = bt.measure_pools(board)
+        print(f"bench: {board_dir.name} up, host ports +{board.offset}, pools {board.pools}", flush=True)
+        steps = [
+            ("rtt", lambda: bench_rtt(board, args.rtt)),
+            ("echo", lambda: bench_echo(board, args.runs)),
+            ("parallel", lambda: bench_parallel(board, board.pools["echo"])),
+            ("connections", lambda: bench_connections(board, args.max_conns)),
+            ("idle", lambda: bench_idle(board, args.idle)),
+            ("ram", lambda: bench_ram(board_dir, elf, board.log())),
+        ]
+        for name, step in steps:
+            if name not in wanted:
+                continue
+            time.sleep(0.6)  # the last step's closes reach the firmware
+            results[name] = step()
+            print(f"bench: {name}: {results[name]}", flush=True)
+            bt.check(board.alive(), f"QEMU exited with {board.exit_status()}")
+    except (bt.TestFailure, bt.Timeout, KeyboardInterrupt, subprocess.CalledProcessError, OSError) as e:
+        print(f"bench: FAILED: {type(e).__name__}: {e}", flush=True)
+        status = 1
+    finally:
+        signal.alarm(0)
+        if board:
+            board.stop()
+    results["load"] = {"before": load_before, "after": loadavg(), "cpus": os.cpu_count()}
+    log = board.log() if board else ""
+    bad = bt.firmware_errors(log)
+    if bad:
+        print("bench: the firmware logged errors:\n  " + "\n  ".join(bad[:10]))
+        status = 1
+    print()
+    print(report(results, board_dir.name))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if status or args.keep_log:
+        print(f"\nbench: firmware log {log_path}")
+    else:
+        log_path.unlink(missing_ok=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
