@@ -135,7 +135,7 @@ fn no_secret_reaches_any_log_record() {
     // The capture works and saw the logins: otherwise this test proves nothing.
     let count = |needle: &str| logged.iter().filter(|r| r.contains(needle)).count();
     assert!(count(": ok") >= 3, "{logged:#?}");
-    assert!(count(": failed") >= 8, "{logged:#?}");
+    assert!(count(": failed") >= 5, "{logged:#?}");
     assert!(count("locked out") >= 2, "{logged:#?}");
     assert!(count("challenge sent") >= 3, "{logged:#?}");
     assert!(

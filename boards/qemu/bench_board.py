@@ -9,28 +9,33 @@ networking) on a free set of host ports, exactly as `board_test.py` does,
 and measures what issue 5 asks of an emulated board:
 
   rtt         64-byte TCP echo round trips on one connection (--rtt N of
-              them, after a warm-up): p50, p99 and the worst, in µs.
+              them, after 200 to warm up): p50, p99 and the worst, in µs.
   echo        1 MiB through TCP echo on a fresh connection, sent by one
               thread while another reads it back, byte-exact: the median
-              (and range) of --runs runs, in MiB/s.
+              (and range) of --runs runs, in MiB/s; and the QEMU process's
+              CPU time per MiB, which a busy host moves far less.
   parallel    every echo socket of one port streaming 1 MiB at once:
-              MiB/s in total, and how many frames QEMU dropped meanwhile.
+              MiB/s in total, the slowest stream, and how many frames QEMU
+              dropped for a full NIC receive FIFO meanwhile (slirp's
+              "Failed to send packet" in the log).
   connections echo connections open at once on one port: opened one by one,
               each echoing its own message, until one is refused (closed
               without a byte: smoltcp has no backlog, and slirp accepts
               first) or --max-conns is reached; how long the refusal took;
               and whether every open one still echoes after it.
-  idle        CPU time of the QEMU process over --idle seconds with every
-              connection closed (utime + stime from /proc/PID/stat), in %
-              of one host core: the firmware sleeps in WFI, woken by the
-              NIC interrupt or its next timer deadline.
+  idle        CPU time of the QEMU process (all threads, from /proc) over
+              --idle seconds with every connection closed, 3 s after the
+              last one, in % of one host core: the firmware sleeps in WFI,
+              woken by the NIC interrupt or its next timer deadline.
   ram         the firmware's static RAM (footprint of the ELF: data + bss)
-              and, from its boot log, the RAM one more TCP connection costs.
+              and, from its boot log's `ram:` line, the RAM one more TCP
+              connection costs.
 
 Client and QEMU are not pinned to CPUs, and nothing else is stopped: on a
-busy host the figures move (run it twice). Traffic goes only to 127.0.0.1,
-which slirp forwards to the firmware; QEMU runs in a process group of its
-own that is always stopped, and the whole run is bounded (--timeout).
+busy host the figures move (run it twice); the table ends with the host's
+load average before and after. Traffic goes only to 127.0.0.1, which slirp
+forwards to the firmware; QEMU runs in a process group of its own that is
+always stopped, and the whole run is bounded (--timeout).
 """
 
 import argparse
@@ -39,7 +44,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -208,7 +212,7 @@ def bench_idle(b, seconds, settle=3.0):
     return {"seconds": seconds, "cpu_percent": 100 * (c1 - c0) / (t1 - t0)}
 
 
-def bench_ram(board_dir, elf, log):
+def bench_ram(board_dir, log):
     out = subprocess.run([sys.executable, str(board_dir.parent.parent / "scripts" / "footprint"),
                           str(board_dir), "--no-build"], capture_output=True, text=True, timeout=120)
     ram = {}
@@ -313,7 +317,7 @@ def main():
             ("parallel", lambda: bench_parallel(board, board.pools["echo"])),
             ("connections", lambda: bench_connections(board, args.max_conns)),
             ("idle", lambda: bench_idle(board, args.idle)),
-            ("ram", lambda: bench_ram(board_dir, elf, board.log())),
+            ("ram", lambda: bench_ram(board_dir, board.log())),
         ]
         for name, step in steps:
             if name not in wanted:

@@ -39,9 +39,9 @@
 //!
 //! | server | bulk echo 256 MiB, MB/s | RTT 64 B p50 / p99 µs | 32 conns × 200 round trips, rt/s |
 //! |---|---|---|---|
-//! | smoltalk, `host-sim serve` on TAP | 745 | 14.5 / 18.7 | 83 k |
-//! | Linux kernel over veth | 883 | 14.1 / 18.1 | 61 k |
-//! | smoltalk / kernel | 0.84 | 1.02 / 1.03 | 1.37 |
+//! | smoltalk, `host-sim serve` on TAP | 807 | 14.5 / 18.0 | 84 k |
+//! | Linux kernel over veth | 971 | 14.2 / 16.9 | 59 k |
+//! | smoltalk / kernel | 0.83 | 1.02 / 1.07 | 1.42 |
 //! ```
 //!
 //! MB is 10^6 bytes. The ratio row divides smoltalk's figure by the

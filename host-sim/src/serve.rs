@@ -8,7 +8,7 @@
 //! Every frame costs a `read` or `write` system call on the TAP device, and
 //! on the host that cost, not the protocol work, bounds throughput. So the
 //! host tuning is about frames: `--mtu 65521` sets the link's MTU on both
-//! ends and moves 64 KiB per call instead of 1.5 KiB (bulk echo about 6×
+//! ends and moves 64 KiB per call instead of 1.5 KiB (bulk echo about 7×
 //! faster). None of it reaches a board: these are `serve` options, not
 //! [`Config`] defaults.
 //!

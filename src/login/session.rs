@@ -18,7 +18,8 @@
 //!   of it, up to the next LF, is skipped.
 //!
 //! Every login first asks the shared [`Lockout`](super::Lockout) table (a
-//! locked address costs no hash work). The plaintext forms (`LOGIN` and the
+//! locked address costs no hash work), and a password check asks again
+//! when it finishes: a lock that began meanwhile withholds the verdict. The plaintext forms (`LOGIN` and the
 //! dict) then run PBKDF2 in slices out of the node-wide `hash_budget` and
 //! compare the resulting `StoredKey`; `AUTH`/`PROOF` is the
 //! challenge-response exchange of [`super::scram`], where the client does
@@ -475,6 +476,15 @@ impl Core {
         let Work::Hashing(p) = core::mem::replace(&mut self.work, Work::Idle) else {
             return;
         };
+        // Other connections from this address may have locked it out while
+        // this check ran. Its verdict is withheld then: otherwise every
+        // socket of the pool could carry one more guess past the limit.
+        if self.refuse_if_locked(cx, p.form, out) {
+            if self.peer_closed {
+                self.finished = true;
+            }
+            return;
+        }
         self.record(cx, ok);
         match (p.form, ok) {
             (Form::Line, true) => {

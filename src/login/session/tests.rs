@@ -504,6 +504,36 @@ fn lockout_after_five_failures_costs_no_hash_work() {
     assert_eq!(b.said(), "OK u\n");
 }
 
+/// Found by `host-sim/tests/hostile.rs`: checks already running when other
+/// connections from the same address reached the lockout still gave their
+/// verdicts, so a brute force with a pool of N sockets learnt up to N - 1
+/// verdicts past the limit (and one of them could have been `OK`).
+#[test]
+fn a_check_that_finishes_after_the_lockout_gets_no_verdict() {
+    for (peer, request, refusal) in [
+        (
+            ip(4),
+            "LOGIN 张三 123\n",
+            "ERR locked out: too many failed logins, try again in 60 s\n",
+        ),
+        (ip(5), "{'张三': '123'}", DICT_LOCKED),
+    ] {
+        let mut b = demo();
+        b.reconnect(peer);
+        // The right password, and one poll: the check is under way.
+        let n = b.with(|s, cx, now, out| s.recv(cx, now, request.as_bytes(), out));
+        assert_eq!(n, request.len());
+        assert!(b.session.poll_at().is_some(), "the check is under way");
+        // Meanwhile five other connections from this address fail.
+        for _ in 0..5 {
+            b.lockout.record_failure(peer, b.now, &b.limits);
+        }
+        b.send("");
+        assert_eq!(b.said(), refusal);
+        assert!(b.session.user().is_none());
+    }
+}
+
 #[test]
 fn dict_failures_count_towards_the_lockout() {
     let mut b = cheap();
