@@ -225,7 +225,10 @@ fn session(input: &[u8]) {
     // Each drive answers at most 64 messages (the binding's bound per
     // poll); the node polls again while the client acknowledges replies.
     for _ in 0..64 {
-        if conn.closed {
+        // Waiting for an operator is a state of rest: driving on would only
+        // run the clock into the idle timeout (whose reply the last drive
+        // would then leave unflushed).
+        if conn.closed || conn.proto.awaiting_operator() {
             break;
         }
         now += Duration::from_millis(100);

@@ -45,17 +45,23 @@ pub fn rewrite<const N: usize>(
     let mut rest = text;
     'outer: while !rest.is_empty() {
         for rule in rules {
-            if !rule.keyword.is_empty() && rest.starts_with(rule.keyword) {
+            // `strip_prefix`, not `&rest[len..]`: no slicing panic path, which
+            // would link core's char-boundary message (5.4 KiB on lm3s6965evb).
+            if let Some(after) = rest
+                .strip_prefix(rule.keyword)
+                .filter(|_| !rule.keyword.is_empty())
+            {
                 out.push_str(rule.replacement).map_err(|_| TooLong)?;
-                rest = &rest[rule.keyword.len()..];
+                rest = after;
                 matched = true;
                 continue 'outer;
             }
         }
         // `rest` is non-empty, so it has a first char.
-        let Some(c) = rest.chars().next() else { break };
+        let mut chars = rest.chars();
+        let Some(c) = chars.next() else { break };
         out.push(c).map_err(|_| TooLong)?;
-        rest = &rest[c.len_utf8()..];
+        rest = chars.as_str();
     }
     Ok(matched)
 }
