@@ -226,17 +226,7 @@ fn duplicate_syn_in_a_lower_socket_keeps_the_original_handshake() {
         b"hi",
     );
     w.run_for(ms(10));
-    let segments = raw.segments();
-    assert!(
-        !segments.iter().any(|s| s.control == TcpControl::Rst),
-        "the original connection was reset: {segments:?}"
-    );
-    assert!(
-        segments
-            .iter()
-            .any(|s| s.payload == b"hi" && s.seq == isn + 1),
-        "the echo of the original connection: {segments:?}"
-    );
+    assert_original_connection_echoed(&mut raw, isn);
 }
 
 /// Regression (found by the simulator, seed 47784): the same race as above,
@@ -277,17 +267,7 @@ fn duplicate_syn_and_the_ack_behind_it_in_one_poll() {
         b"hi",
     );
     w.run_for(ms(10));
-    let segments = raw.segments();
-    assert!(
-        !segments.iter().any(|s| s.control == TcpControl::Rst),
-        "the original connection was reset: {segments:?}"
-    );
-    assert!(
-        segments
-            .iter()
-            .any(|s| s.payload == b"hi" && s.seq == isn + 1),
-        "the echo of the original connection: {segments:?}"
-    );
+    assert_original_connection_echoed(&mut raw, isn);
 }
 
 /// Regression (found by the simulator, seeds 6 and 129; a smoltcp 0.14
@@ -414,5 +394,21 @@ fn a_vanished_client_does_not_stall_the_others() {
     assert_eq!(
         w.echo_exchange(healthy, b"after", secs(5)).unwrap(),
         b"after"
+    );
+}
+
+/// The duplicate-SYN regressions end the same way: the original connection
+/// was not reset, and the echo of its `hi` came back on it.
+fn assert_original_connection_echoed(raw: &mut raw::Raw, isn: smoltcp::wire::TcpSeqNumber) {
+    let segments = raw.segments();
+    assert!(
+        !segments.iter().any(|s| s.control == TcpControl::Rst),
+        "the original connection was reset: {segments:?}"
+    );
+    assert!(
+        segments
+            .iter()
+            .any(|s| s.payload == b"hi" && s.seq == isn + 1),
+        "the echo of the original connection: {segments:?}"
     );
 }
