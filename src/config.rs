@@ -47,8 +47,12 @@ pub struct Ports {
 /// concurrent clients, and client `N + 1` is refused with a RST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pools {
-    /// Sockets on *each* TCP echo port.
-    pub echo: usize,
+    /// Sockets on each TCP echo port, in the order of [`Ports::tcp_echo`]:
+    /// a board can give the RFC 862 port many clients and the tutorial's
+    /// hello port a few. Every socket costs its buffers and a little time
+    /// in each poll (smoltcp walks the whole socket set), so unused ones
+    /// are not free.
+    pub echo: [usize; 2],
     /// Sockets on the login port.
     pub login: usize,
     /// Sockets on the TCP chat port.
@@ -137,7 +141,7 @@ impl Config {
     pub const HOST: Config = Config {
         ports: Ports::TUTORIAL,
         pools: Pools {
-            echo: 8,
+            echo: [8, 8],
             login: 8,
             chat: 8,
         },
@@ -154,7 +158,7 @@ impl Config {
     pub const SMALL: Config = Config {
         ports: Ports::TUTORIAL,
         pools: Pools {
-            echo: 2,
+            echo: [2, 2],
             login: 2,
             chat: 2,
         },
@@ -174,7 +178,7 @@ impl Config {
     pub const MEDIUM: Config = Config {
         ports: Ports::TUTORIAL,
         pools: Pools {
-            echo: 4,
+            echo: [4, 4],
             login: 4,
             chat: 4,
         },
@@ -189,7 +193,7 @@ impl Config {
 
     /// Total TCP sockets: every echo port, login and chat.
     pub const fn tcp_sockets(&self) -> usize {
-        self.pools.echo * self.ports.tcp_echo.len() + self.pools.login + self.pools.chat
+        self.pools.echo[0] + self.pools.echo[1] + self.pools.login + self.pools.chat
     }
 
     /// The memory [`crate::net::Node::new`] needs for this configuration.

@@ -152,7 +152,7 @@ mod tests {
 
         for (rx, tx) in [(6007, 1009), (1009, 6007), (65535, 1 << 20)] {
             let mut config = Config::HOST;
-            config.pools.echo = 1;
+            config.pools.echo = [1, 1];
             config.buffers.tcp_rx = rx;
             config.buffers.tcp_tx = tx;
             let mut mem = HostMemory::new(&config);

@@ -98,7 +98,7 @@ fn udp_echo_on_both_ports() {
 #[test]
 fn client_past_the_pool_is_refused_and_others_continue() {
     let mut config = Config::HOST;
-    config.pools.echo = 3;
+    config.pools.echo = [3, 3];
     let mut mem = HostMemory::new(&config);
     let mut w = World::new(&config, &mut mem, 5).unwrap();
     let c = w.add_client();
@@ -114,6 +114,25 @@ fn client_past_the_pool_is_refused_and_others_continue() {
     w.run_for(Duration::from_millis(10));
     let again = w.connect(c, 7).unwrap();
     assert!(w.echo_exchange(again, b"back", SECS(5)).unwrap() == b"back");
+}
+
+#[test]
+fn each_echo_port_has_its_own_pool() {
+    let mut config = Config::HOST;
+    config.pools.echo = [3, 1];
+    let [echo, hello] = config.ports.tcp_echo;
+    let mut mem = HostMemory::new(&config);
+    let mut w = World::new(&config, &mut mem, 8).unwrap();
+    let c = w.add_client();
+    let on_echo: Vec<_> = (0..3).map(|_| w.connect(c, echo).unwrap()).collect();
+    let on_hello = w.connect(c, hello).unwrap();
+    // Full on both ports: neither lends the other a socket.
+    assert_eq!(w.connect(c, hello), Err(SimError::Refused));
+    assert_eq!(w.connect(c, echo), Err(SimError::Refused));
+    for (i, &conn) in on_echo.iter().chain([&on_hello]).enumerate() {
+        let data = pattern(5_000, i as u32);
+        assert!(w.echo_exchange(conn, &data, SECS(10)).unwrap() == data);
+    }
 }
 
 #[test]

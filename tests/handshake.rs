@@ -11,7 +11,7 @@ use smoltcp::time::Duration;
 #[test]
 fn many_connections_on_a_lossy_link_all_get_through() {
     let mut config = Config::HOST;
-    config.pools.echo = 16;
+    config.pools.echo = [16, 16];
     config.limits.peer_timeout = Duration::from_secs(3600);
     for seed in 0..40 {
         let mut mem = HostMemory::new(&config);

@@ -30,6 +30,15 @@ and measures what issue 5 asks of an emulated board:
   ram         the firmware's static RAM (footprint of the ELF: data + bss)
               and, from its boot log's `ram:` line, the RAM one more TCP
               connection costs.
+  profile     only with --profile, and only for firmware built with its
+              `profile` feature (the mps2-an385 `bench --profile` does
+              that): one 16 MiB TCP echo, and where the core's time went
+              meanwhile, from the firmware's own timer (`profile:` log
+              lines): reading the RX FIFO, writing the TX FIFO (slirp's
+              send to the host happens inside the last write), building
+              frames, the rest of the stack, and waiting. Also what one
+              register access costs, and the echo rate if everything but
+              the FIFO transfers took no time at all: the ceiling.
 
 Client and QEMU are not pinned to CPUs, and nothing else is stopped: on a
 busy host the figures move (run it twice); the table ends with the host's
@@ -201,6 +210,41 @@ def qemu_cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+PROFILE_LINE = re.compile(r"profile: at (\d+) us, rx (\d+) tx (\d+) frames; us in poll (\d+), "
+                          r"rx fifo (\d+), tx fill (\d+), tx fifo (\d+)")
+
+
+def bench_profile(b, mib=16):
+    """One `mib` MiB echo on one connection, and the firmware's profile
+    totals across it: the reports logged while it streamed, less the first
+    and the last (which may straddle its start and end)."""
+    m = re.search(r"profile: one LAN9118 register read costs (\d+) ns", b.log())
+    bt.check(m, "no `profile:` lines in the log: build the firmware with `--features profile`")
+    read_ns = int(m[1])
+    payload = random.Random(mib).randbytes(mib * MIB)
+    s, first, _ = bt.accepted(b, bt.ECHO, payload[:1], until=lambda d: len(d) >= 1)
+    before = len(PROFILE_LINE.findall(b.log()))
+    with s:
+        t = time.perf_counter()
+        got = bt.echo_stream(s, payload[1:], 120)
+        dt = time.perf_counter() - t
+    bt.check(first + got == payload, f"{len(got) + 1} of {mib} MiB came back, or different bytes")
+    time.sleep(0.3)
+    reports = [tuple(map(int, g)) for g in PROFILE_LINE.findall(b.log())[before:]]
+    bt.check(len(reports) >= 4, f"only {len(reports)} profile reports during the stream")
+    a, z = reports[1], reports[-2]
+    span = z[0] - a[0]
+    share = {name: (z[i] - a[i]) / span for name, i in
+             (("poll", 3), ("rx_fifo", 4), ("tx_fill", 5), ("tx_fifo", 6))}
+    rate = mib / dt
+    fifo = share["rx_fifo"] + share["tx_fifo"]
+    return {"mib": mib, "mib_s": rate, "read_ns": read_ns, "span_ms": span / 1000,
+            "rx_frames": z[1] - a[1], "tx_frames": z[2] - a[2], "share": share,
+            # If the FIFO transfers were all the core did, streaming at the
+            # same share of its time.
+            "ceiling_mib_s": rate * share["poll"] / fifo if fifo else None}
+
+
 def bench_idle(b, seconds, settle=3.0):
     pid = qemu_pid(b)
     # The last connections' closes settle: the firmware stops its slirp
@@ -267,6 +311,23 @@ def report(r, board_name):
         if "per_connection" in x:
             lines.append(row("RAM per TCP connection", f"{x['per_connection']} B "
                              f"({x['per_connection_parts']})", "FreeRTOS+TCP ≈ 30 KB", None))
+    if "profile" in r:
+        x = r["profile"]
+        sh = x["share"]
+        rest = sh["poll"] - sh["rx_fifo"] - sh["tx_fifo"] - sh["tx_fill"]
+        lines += ["", f"Profile (firmware built with `--features profile`, a few % slower): "
+                  f"one {x['mib']} MiB echo at {x['mib_s']:.1f} MiB/s; the core's time over "
+                  f"{x['span_ms']:.0f} ms of it ({x['rx_frames']} frames in, {x['tx_frames']} out):", "",
+                  "| where | share of the core's time |", "|---|---|",
+                  f"| reading frames out of the RX FIFO | {100 * sh['rx_fifo']:.0f} % |",
+                  f"| writing frames into the TX FIFO (slirp sends to the host inside the last write) "
+                  f"| {100 * sh['tx_fifo']:.0f} % |",
+                  f"| smoltcp building frames to send | {100 * sh['tx_fill']:.0f} % |",
+                  f"| the rest of the stack and the services (`Node::poll`) | {100 * rest:.0f} % |",
+                  f"| outside `Node::poll` (waiting for frames, the main loop) | {100 * (1 - sh['poll']):.0f} % |",
+                  "", f"One LAN9118 register access costs {x['read_ns']} ns under QEMU (100 000 reads timed at "
+                  f"boot); a full frame is 380 of them each way. If everything but the FIFO transfers took no "
+                  f"time, this echo would run at {x['ceiling_mib_s']:.1f} MiB/s."]
     if "load" in r:
         x = r["load"]
         lines.append(row("host load average (1 min), before / after",
@@ -283,12 +344,16 @@ def main():
     ap.add_argument("--max-conns", type=int, default=64, help="stop opening connections here (default 64)")
     ap.add_argument("--idle", type=float, default=5.0, metavar="S", help="idle CPU window, seconds (default 5)")
     ap.add_argument("--only", metavar="LIST", help="comma-separated: rtt,echo,parallel,connections,idle,ram")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile a 16 MiB echo (firmware built with its `profile` feature)")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--keep-log", action="store_true", help="keep the firmware log")
     ap.add_argument("--timeout", type=int, default=600, help="bound on the whole run, seconds (default 600)")
     args = ap.parse_args()
     board_dir = args.board_dir.resolve()
     wanted = set((args.only or "rtt,echo,parallel,connections,idle,ram").split(","))
+    if args.profile:
+        wanted.add("profile")
 
     def on_alarm(*_):
         raise bt.Timeout(f"the run took longer than {args.timeout} s")
@@ -305,7 +370,8 @@ def main():
     load_before = loadavg()
     try:
         if not args.no_build:
-            subprocess.run(["cargo", "build", "--release"], cwd=board_dir, check=True)
+            features = ["--features", "profile"] if args.profile else []
+            subprocess.run(["cargo", "build", "--release", *features], cwd=board_dir, check=True)
         elf = bt.package_elf(board_dir)
         bt.check(elf.exists(), f"no firmware at {elf} (build it first)")
         board = bt.boot(board_dir, elf, log_path, None)
@@ -318,6 +384,7 @@ def main():
             ("connections", lambda: bench_connections(board, args.max_conns)),
             ("idle", lambda: bench_idle(board, args.idle)),
             ("ram", lambda: bench_ram(board_dir, board.log())),
+            ("profile", lambda: bench_profile(board)),
         ]
         for name, step in steps:
             if name not in wanted:

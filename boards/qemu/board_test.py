@@ -726,7 +726,7 @@ def test_more_clients_than_sockets(b):
     finally:
         for s in socks:
             s.close()
-    n = b.pools["echo"]
+    n = b.pools["hello"]
     socks = []
     try:
         for _ in range(n):
@@ -738,7 +738,7 @@ def test_more_clients_than_sockets(b):
     finally:
         for s in socks:
             s.close()
-    return f"{b.pools['chat']} chat, {n} echo per port"
+    return f"{b.pools['chat']} chat, {n} echo on port 8898"
 
 
 def test_client_reset_mid_session(b):
@@ -968,11 +968,12 @@ def firmware_errors(log):
 def measure_pools(b):
     """The clients each TCP service serves at once: from the firmware's
     `pools:` log line, or else counted (connect until one is refused)."""
-    m = re.search(r"pools: (\d+) echo per port, (\d+) login, (\d+) chat", b.log())
+    m = re.search(r"pools: (\d+) echo on port 7, (\d+) on port 8898, (\d+) login, (\d+) chat", b.log())
     if m:
-        return dict(zip(("echo", "login", "chat"), map(int, m.groups()))), "from the firmware log"
+        return dict(zip(("echo", "hello", "login", "chat"), map(int, m.groups()))), "from the firmware log"
     probes = {
-        "echo": (HELLO, b"ping", lambda d: len(d) >= 4),
+        "echo": (ECHO, b"ping", lambda d: len(d) >= 4),
+        "hello": (HELLO, b"ping", lambda d: len(d) >= 4),
         "login": (LOGIN, b"HELP\n", lambda d: b"\n" in d),
         "chat": (CHAT, b"", lambda d: b"\n" in d),
     }

@@ -432,8 +432,8 @@ impl Harness<'_> {
         let ports = self.config.ports;
         let pools = self.config.pools;
         let services = [
-            (ports.tcp_echo[0], pools.echo),
-            (ports.tcp_echo[1], pools.echo),
+            (ports.tcp_echo[0], pools.echo[0]),
+            (ports.tcp_echo[1], pools.echo[1]),
             (ports.login, pools.login),
             (ports.chat, pools.chat),
         ];

@@ -108,7 +108,7 @@ pub fn run(args: ServeArgs) -> Result<(), Box<dyn Error>> {
         return Err(format!("--mtu must be from {} to {}", MTU.start(), MTU.end()).into());
     }
     let mut config = Config::HOST;
-    config.pools.echo = args.pool;
+    config.pools.echo = [args.pool; 2];
     config.pools.login = args.pool;
     config.pools.chat = args.pool;
     config.buffers.tcp_rx = args.tcp_buffer.min(MAX_TCP_RX);

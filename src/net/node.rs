@@ -190,8 +190,8 @@ impl<'a, R: Responder> Node<'a, R> {
 
         let ports = &config.ports;
         let pools = [
-            (Service::Echo, ports.tcp_echo[0], config.pools.echo),
-            (Service::Echo, ports.tcp_echo[1], config.pools.echo),
+            (Service::Echo, ports.tcp_echo[0], config.pools.echo[0]),
+            (Service::Echo, ports.tcp_echo[1], config.pools.echo[1]),
             (Service::Login, ports.login, config.pools.login),
             (Service::Chat, ports.chat, config.pools.chat),
         ];

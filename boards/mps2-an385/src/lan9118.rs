@@ -17,8 +17,11 @@
 //!   boundaries in the buffers. smoltcp's payload copies to and from the
 //!   socket buffers are then word copies, three times faster than the
 //!   byte-shifting copies an Ethernet header of 14 bytes would cause.
-//! - **Interrupts**: only "RX status FIFO level" is enabled, and only to wake
-//!   the core from `WFI` when a frame arrives. The handler just acknowledges
+//! - **Interrupts**: only "RX status FIFO level", and only while the core
+//!   sleeps ([`Lan9118::enable_wake`]): its one job is to end `WFI` when a
+//!   frame arrives. Awake, the main loop drains the FIFO itself, so frames
+//!   then raise no interrupt (each would only add an exception entry and
+//!   return to the work). The handler just acknowledges
 //!   it ([`InterruptAck`]); all FIFO work happens in the main loop, so the
 //!   FIFOs have a single owner and need no locking.
 //!
@@ -46,6 +49,8 @@
 //! Register names and bits follow the LAN9118 datasheet.
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+
+use crate::profile::{self, Phase};
 use smoltcp::time::Instant;
 use smoltcp::wire::EthernetAddress;
 
@@ -284,7 +289,7 @@ impl Lan9118 {
         // Reset leaves the MAC promiscuous; this write turns that off and
         // keeps broadcast (ARP) on.
         self.mac_write(mac::CR, mac::CR_RXEN | mac::CR_TXEN | mac::CR_FDPX)?;
-        r.write(csr::INT_EN, bits::INT_RSFL);
+        // The RX interrupt stays disabled until the first `enable_wake`.
         Ok(())
     }
 
@@ -340,11 +345,18 @@ impl Lan9118 {
         InterruptAck { regs: self.regs }
     }
 
-    /// Clears the latched RX interrupt. The main loop calls it *before*
-    /// draining the FIFO: a frame that arrives after the drain then raises
-    /// the interrupt again instead of being missed.
-    pub fn acknowledge_interrupt(&self) {
+    /// Lets the next frame raise the RX interrupt, to end a `WFI`. The
+    /// latched status is cleared first, so that only a frame arriving from
+    /// now on does; the caller then checks [`Lan9118::rx_pending`] for one
+    /// that came before.
+    pub fn enable_wake(&self) {
         self.regs.write(csr::INT_STS, bits::INT_RSFL);
+        self.regs.write(csr::INT_EN, bits::INT_RSFL);
+    }
+
+    /// Frames raise no interrupt again: the core is awake and polls.
+    pub fn disable_wake(&self) {
+        self.regs.write(csr::INT_EN, 0);
     }
 
     /// Statuses in the RX status FIFO (`RX_FIFO_INF[23:16]`).
@@ -363,9 +375,11 @@ impl Lan9118 {
             let keep =
                 status & bits::RX_STS_ERROR == 0 && (FCS_LEN + 14..=MTU + FCS_LEN).contains(&len);
             if keep {
+                let t = profile::now();
                 for chunk in self.rx.0[..words * 4].chunks_exact_mut(4) {
                     chunk.copy_from_slice(&self.regs.read(csr::RX_DATA_FIFO).to_le_bytes());
                 }
+                profile::add(Phase::RxFifo, t);
                 self.stats.rx_frames += 1;
                 return Some(len - FCS_LEN);
             }
@@ -600,8 +614,10 @@ impl phy::TxToken for TxToken<'_> {
         // smoltcp never asks for more than the MTU it was given.
         let len = len.min(MTU);
         let frame = &mut self.buf.0[FRAME_OFFSET..FRAME_OFFSET + len];
+        let t = profile::now();
         let result = f(frame);
         clamp_tcp_window(frame, self.window);
+        profile::add(Phase::TxFill, t);
 
         // A token handed out by `receive` did not check for space. The FIFO
         // drains to the wire on its own, so waiting is bounded; QEMU's
@@ -614,6 +630,7 @@ impl phy::TxToken for TxToken<'_> {
             return result;
         }
 
+        let t = profile::now();
         let len32 = len as u32;
         self.regs.write(
             csr::TX_DATA_FIFO,
@@ -630,6 +647,7 @@ impl phy::TxToken for TxToken<'_> {
             let word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             self.regs.write(csr::TX_DATA_FIFO, word);
         }
+        profile::add(Phase::TxFifo, t);
         self.stats.tx_frames += 1;
         result
     }
