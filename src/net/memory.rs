@@ -187,11 +187,8 @@ mod tests {
         assert!(node.is_ok());
     }
 
-    #[test]
-    fn too_little_memory_is_a_clear_error() {
-        let mut config = Config::SMALL;
-        let mut mem = HostMemory::new(&config);
-        config.pools.chat += 1;
+    /// What `Node::new` says about `config` with `mem`, if it refuses.
+    fn setup_error(config: &Config, mem: &mut HostMemory) -> Option<String> {
         let mut port = Hub::new(1).add_port();
         let net = crate::NetConfig {
             mac: smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 9]),
@@ -200,8 +197,8 @@ mod tests {
             random_seed: 1,
         };
         let store = crate::login::store::DEMO;
-        let err = crate::Node::new(
-            &config,
+        crate::Node::new(
+            config,
             &net,
             &mut port,
             mem.memory(),
@@ -210,10 +207,34 @@ mod tests {
             smoltcp::time::Instant::ZERO,
         )
         .err()
-        .map(|e| e.to_string());
+        .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn too_little_memory_is_a_clear_error() {
+        let mut config = Config::SMALL;
+        let mut mem = HostMemory::new(&config);
+        config.pools.chat += 1;
         assert_eq!(
-            err.as_deref(),
+            setup_error(&config, &mut mem).as_deref(),
             Some("not enough memory for sockets: need 12, got 11")
+        );
+    }
+
+    /// Session ids number TCP sockets with a `u8`: more would alias.
+    #[test]
+    fn more_tcp_sockets_than_session_ids_is_a_clear_error() {
+        let mut config = Config::SMALL;
+        config.buffers.tcp_rx = 64;
+        config.buffers.tcp_tx = 64;
+        config.pools.echo = [200, 52];
+        let mut mem = HostMemory::new(&config);
+        assert_eq!(setup_error(&config, &mut mem), None, "256 is the limit");
+        config.pools.echo = [200, 53];
+        let mut mem = HostMemory::new(&config);
+        assert_eq!(
+            setup_error(&config, &mut mem).as_deref(),
+            Some("the pools add up to 257 TCP sockets; at most 256")
         );
     }
 }

@@ -25,5 +25,5 @@ pub mod udp;
 #[cfg(feature = "std")]
 pub use memory::HostMemory;
 pub use memory::{Memory, StaticMemory};
-pub use node::{NetConfig, Node, OperatorError, SetupError, Usage};
+pub use node::{MAX_TCP_SOCKETS, NetConfig, Node, OperatorError, SetupError, Usage};
 pub use tcp_slot::{Service, TcpSlot};

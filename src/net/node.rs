@@ -55,7 +55,13 @@ pub enum SetupError {
     },
     /// A buffer size in the config is zero.
     EmptyBuffer,
+    /// The pools add up to more TCP sockets than [`MAX_TCP_SOCKETS`].
+    TooManyTcpSockets(usize),
 }
+
+/// The most TCP sockets a node can have: a [`SessionId`](crate::session::SessionId)
+/// numbers them with a `u8`.
+pub const MAX_TCP_SOCKETS: usize = u8::MAX as usize + 1;
 
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -71,6 +77,10 @@ impl core::fmt::Display for SetupError {
                 )
             }
             SetupError::EmptyBuffer => f.write_str("socket buffer sizes must not be zero"),
+            SetupError::TooManyTcpSockets(n) => write!(
+                f,
+                "the pools add up to {n} TCP sockets; at most {MAX_TCP_SOCKETS}"
+            ),
         }
     }
 }
@@ -167,6 +177,9 @@ impl<'a, R: Responder> Node<'a, R> {
         check("bytes", needs.bytes, memory.bytes.len())?;
         if b.tcp_rx == 0 || b.tcp_tx == 0 || b.udp_payload == 0 || b.udp_packets == 0 {
             return Err(SetupError::EmptyBuffer);
+        }
+        if config.tcp_sockets() > MAX_TCP_SOCKETS {
+            return Err(SetupError::TooManyTcpSockets(config.tcp_sockets()));
         }
 
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(net.mac));

@@ -159,7 +159,7 @@ impl TcpSlot {
                     Service::Login => Proto::Login(LoginSession::new()),
                     Service::Chat => Proto::Chat(ChatSession::new(SessionId {
                         transport: Transport::Tcp,
-                        // Pools are far smaller than 256 sockets.
+                        // `Node::new` refuses more than 256 TCP sockets.
                         index: index as u8,
                         generation: self.generation,
                     })),
