@@ -34,9 +34,10 @@ and measures what issue 5 asks of an emulated board:
               `profile` feature (the mps2-an385 `bench --profile` does
               that): one 16 MiB TCP echo, and where the core's time went
               meanwhile, from the firmware's own timer (`profile:` log
-              lines): reading the RX FIFO, writing the TX FIFO (slirp's
-              send to the host happens inside the last write), building
-              frames, the rest of the stack, and waiting. Also what one
+              lines): reading the RX FIFO, smoltcp taking in those
+              frames, building frames, writing the TX FIFO (slirp's send
+              to the host happens inside the last write), the rest of the
+              stack and the services, and waiting. Also what one
               register access costs, and the echo rate if everything but
               the FIFO transfers took no time at all: the ceiling.
 
@@ -211,7 +212,7 @@ def qemu_cpu_seconds(pid):
 
 
 PROFILE_LINE = re.compile(r"profile: at (\d+) us, rx (\d+) tx (\d+) frames; us in poll (\d+), "
-                          r"rx fifo (\d+), tx fill (\d+), tx fifo (\d+)")
+                          r"rx fifo (\d+), tx fill (\d+), tx fifo (\d+), rx process (\d+)")
 
 
 def bench_profile(b, mib=16):
@@ -235,7 +236,7 @@ def bench_profile(b, mib=16):
     a, z = reports[1], reports[-2]
     span = z[0] - a[0]
     share = {name: (z[i] - a[i]) / span for name, i in
-             (("poll", 3), ("rx_fifo", 4), ("tx_fill", 5), ("tx_fifo", 6))}
+             (("poll", 3), ("rx_fifo", 4), ("tx_fill", 5), ("tx_fifo", 6), ("rx_process", 7))}
     rate = mib / dt
     fifo = share["rx_fifo"] + share["tx_fifo"]
     return {"mib": mib, "mib_s": rate, "read_ns": read_ns, "span_ms": span / 1000,
@@ -314,16 +315,20 @@ def report(r, board_name):
     if "profile" in r:
         x = r["profile"]
         sh = x["share"]
-        rest = sh["poll"] - sh["rx_fifo"] - sh["tx_fifo"] - sh["tx_fill"]
+        rest = sh["poll"] - sh["rx_fifo"] - sh["rx_process"] - sh["tx_fifo"] - sh["tx_fill"]
         lines += ["", f"Profile (firmware built with `--features profile`, a few % slower): "
                   f"one {x['mib']} MiB echo at {x['mib_s']:.1f} MiB/s; the core's time over "
                   f"{x['span_ms']:.0f} ms of it ({x['rx_frames']} frames in, {x['tx_frames']} out):", "",
                   "| where | share of the core's time |", "|---|---|",
                   f"| reading frames out of the RX FIFO | {100 * sh['rx_fifo']:.0f} % |",
+                  f"| smoltcp taking in the frames read (parsing, checksums, copying payload to the socket) "
+                  f"| {100 * sh['rx_process']:.0f} % |",
                   f"| writing frames into the TX FIFO (slirp sends to the host inside the last write) "
                   f"| {100 * sh['tx_fifo']:.0f} % |",
-                  f"| smoltcp building frames to send | {100 * sh['tx_fill']:.0f} % |",
-                  f"| the rest of the stack and the services (`Node::poll`) | {100 * rest:.0f} % |",
+                  f"| smoltcp building frames to send (headers, checksums, copying payload from the socket) "
+                  f"| {100 * sh['tx_fill']:.0f} % |",
+                  f"| the rest of `Node::poll`: the services (the echo's copy from receive to send buffer), "
+                  f"smoltcp's socket walks and TCP state | {100 * rest:.0f} % |",
                   f"| outside `Node::poll` (waiting for frames, the main loop) | {100 * (1 - sh['poll']):.0f} % |",
                   "", f"One LAN9118 register access costs {x['read_ns']} ns under QEMU (100 000 reads timed at "
                   f"boot); a full frame is 380 of them each way. If everything but the FIFO transfers took no "

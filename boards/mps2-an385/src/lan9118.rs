@@ -593,7 +593,10 @@ pub struct RxToken<'a> {
 
 impl phy::RxToken for RxToken<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.frame)
+        let t = profile::now();
+        let r = f(self.frame);
+        profile::add(Phase::RxProcess, t);
+        r
     }
 }
 
