@@ -316,7 +316,7 @@ def report(r, board_name):
         x = r["profile"]
         sh = x["share"]
         rest = sh["poll"] - sh["rx_fifo"] - sh["rx_process"] - sh["tx_fifo"] - sh["tx_fill"]
-        lines += ["", f"Profile (firmware built with `--features profile`, a few % slower): "
+        profile = ["", f"Profile (firmware built with `--features profile`, a few % slower): "
                   f"one {x['mib']} MiB echo at {x['mib_s']:.1f} MiB/s; the core's time over "
                   f"{x['span_ms']:.0f} ms of it ({x['rx_frames']} frames in, {x['tx_frames']} out):", "",
                   "| where | share of the core's time |", "|---|---|",
@@ -337,6 +337,8 @@ def report(r, board_name):
         x = r["load"]
         lines.append(row("host load average (1 min), before / after",
                          f"{x['before']:.1f} / {x['after']:.1f} on {x['cpus']} CPUs", "", None))
+    if "profile" in r:
+        lines += profile
     return "\n".join(lines)
 
 
