@@ -68,8 +68,10 @@ mod board {
 ///   port 8898, 4 for login and 4 for the chat (smoltcp 0.14 has no listen
 ///   backlog: one socket per client; client `N + 1` is refused with a RST).
 ///   Every socket also costs time: smoltcp walks the whole socket set a few
-///   times per frame, about 0.4 µs per socket per round trip here, so the
-///   hello port does not get 16 it would not use.
+///   times per frame (`./bench --profile` puts everything but the FIFOs
+///   and frame building at 16 % of the core's time with these 31 sockets,
+///   14.5 % with one per service), so the hello port does not get 16 it
+///   would not use.
 /// - TCP receive buffers of four full segments (5840 bytes): the largest
 ///   window the driver lets one connection advertise (its share of the
 ///   NIC's RX FIFO, see `lan9118::share_window`).
