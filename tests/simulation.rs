@@ -48,7 +48,11 @@ fn mixed_faults_every_seed_passes() {
 
 /// Four seeds with only `faults` on every client's cable.
 fn only(faults: Faults) -> FaultCounts {
-    all_pass((1000..1004).map(|seed| Scenario::from_seed(seed).with_link_faults(faults)))
+    all_pass(only_scenarios(faults))
+}
+
+fn only_scenarios(faults: Faults) -> impl Iterator<Item = Scenario> {
+    (1000..1004).map(move |seed| Scenario::from_seed(seed).with_link_faults(faults))
 }
 
 #[test]
@@ -111,6 +115,25 @@ fn corruption_alone_is_caught_by_checksums() {
         .corrupted
             > 0
     );
+}
+
+#[test]
+fn the_devices_checksum_offload_drops_corrupted_frames() {
+    // The device's checksums are done by `net::ChecksumOffload`, not by
+    // smoltcp: the corrupted frames that reached it were caught there.
+    let corrupt = Faults {
+        corrupt: 0.05,
+        ..Faults::NONE
+    };
+    let dropped: u64 = only_scenarios(corrupt)
+        .map(|s| s.run())
+        .inspect(|r| assert!(r.passed(), "seed {}: {:?}", r.seed, r.outcome.failure))
+        .map(|r| r.outcome.bad_checksums)
+        .sum();
+    assert!(dropped > 0);
+    // And on a clean network, none.
+    let clean = only_scenarios(Faults::NONE).map(|s| s.run().outcome.bad_checksums);
+    assert_eq!(clean.sum::<u64>(), 0);
 }
 
 #[test]

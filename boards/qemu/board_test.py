@@ -95,9 +95,10 @@ def check(cond, what):
 class Board:
     """One QEMU running the firmware, started through the board's runner."""
 
-    def __init__(self, board_dir, elf, log_path, offset=0, pcap=None, netns=None):
+    def __init__(self, board_dir, elf, log_path, offset=0, pcap=None, netns=None, qemu_args=()):
         self.board_dir, self.elf, self.log_path = board_dir, elf, log_path
         self.offset, self.pcap, self.netns = offset, pcap, netns
+        self.qemu_args = list(qemu_args)
         self.proc = None
         self.pools = {}
 
@@ -113,7 +114,7 @@ class Board:
         env.pop("SMOLTALK_PCAP", None)
         if self.pcap:
             env["SMOLTALK_PCAP"] = str(self.pcap)
-        cmd = [str(self.board_dir / "run-qemu.sh"), str(self.elf)]
+        cmd = [str(self.board_dir / "run-qemu.sh"), str(self.elf), *self.qemu_args]
         if self.netns:
             cmd = self.netns.prefix() + cmd
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -1032,11 +1033,12 @@ def package_elf(board_dir):
     return board_dir / "target" / config["build"]["target"] / "release" / manifest["package"]["name"]
 
 
-def boot(board_dir, elf, log_path, pcap):
+def boot(board_dir, elf, log_path, pcap, qemu_args=()):
     """A running board on free host ports; tries three sets of ports (one
-    may be taken between the check and QEMU's bind)."""
+    may be taken between the check and QEMU's bind). `qemu_args` go to QEMU
+    after the runner's own."""
     for attempt in range(3):
-        board = Board(board_dir, elf, log_path, pick_offset(), pcap)
+        board = Board(board_dir, elf, log_path, pick_offset(), pcap, qemu_args=qemu_args)
         board.start()
         try:
             board.wait_ready()

@@ -12,6 +12,8 @@ command -v qemu-system-arm >/dev/null || missing+=("qemu-system-arm (apt-get ins
 command -v defmt-print >/dev/null || missing+=("defmt-print (cargo install --locked defmt-print)")
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
     missing+=("python3, 3.11 or newer (apt-get install python3)")
+command -v cc >/dev/null || missing+=("a C compiler, for the QEMU plugin of insn_profile.py (apt-get install gcc)")
+command -v addr2line >/dev/null || missing+=("addr2line (apt-get install binutils)")
 rustup target list --installed 2>/dev/null | grep -qx "$target" ||
     missing+=("the $target target (rustup target add $target)")
 if [[ ${#missing[@]} -gt 0 ]]; then

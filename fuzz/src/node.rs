@@ -30,13 +30,13 @@ use std::collections::{HashMap, VecDeque};
 
 use smoltalk::chat::AutoResponder;
 use smoltalk::config::HOTLINE_SESSIONS;
-use smoltalk::net::HostMemory;
+use smoltalk::net::{ChecksumOffload, HostMemory};
 use smoltalk::{Config, NetConfig, Node};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, Icmpv4Packet, IpAddress, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
-    UdpPacket,
+    EthernetAddress, Icmpv4Packet, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet,
+    TcpPacket, UdpPacket,
 };
 
 use crate::fixture::store;
@@ -131,7 +131,8 @@ type Tuple = ([u8; 4], u16, u16);
 /// The node, its device, the clock, and what the peers know.
 struct Harness<'a> {
     node: Node<'a, AutoResponder>,
-    dev: FrameDevice,
+    /// The device behind the same checksum offload as a board's NIC.
+    dev: ChecksumOffload<FrameDevice>,
     now: Instant,
     tcbs: HashMap<Tuple, Tcb>,
     config: Config,
@@ -190,7 +191,7 @@ const CONFIG: Config = Config::SMALL;
 /// Runs one input.
 pub fn run(input: &[u8]) {
     let mut memory = HostMemory::new(&CONFIG);
-    let mut dev = FrameDevice::default();
+    let mut dev = ChecksumOffload::new(FrameDevice::default());
     let net = NetConfig {
         mac: EthernetAddress(DEVICE_MAC),
         ip: Ipv4Cidr::new(Ipv4Address::from(DEVICE_IP), 24),
@@ -291,6 +292,7 @@ impl Harness<'_> {
                     DEVICE_MAC,
                     "a frame not from the device's MAC"
                 );
+                assert_checksums(frame);
                 self.learn(frame);
                 if let Some(reply) = arp_reply_to(frame) {
                     self.dev.rx.push_back(reply);
@@ -494,6 +496,39 @@ fn ipv4(f: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     Some((&ip[..ihl], &ip[ihl..total]))
+}
+
+/// Checks, with smoltcp's own code, the TCP or UDP checksum of a frame the
+/// device sent: the offload fills them in, not smoltcp.
+fn assert_checksums(f: &[u8]) {
+    let Some(Ok(ip)) =
+        (f.len() > 14 && f[12..14] == [0x08, 0x00]).then(|| Ipv4Packet::new_checked(&f[14..]))
+    else {
+        return;
+    };
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
+    match ip.next_header() {
+        IpProtocol::Tcp => {
+            let tcp =
+                TcpPacket::new_checked(ip.payload()).expect("the device sent a short TCP segment");
+            assert!(
+                tcp.verify_checksum(&src, &dst),
+                "a TCP segment with a wrong checksum"
+            );
+        }
+        IpProtocol::Udp => {
+            let udp =
+                UdpPacket::new_checked(ip.payload()).expect("the device sent a short UDP datagram");
+            assert!(
+                udp.verify_checksum(&src, &dst),
+                "a UDP datagram with a wrong checksum"
+            );
+        }
+        _ => {}
+    }
 }
 
 /// Fills in the checksums of an IPv4 frame, as far as it is well formed.

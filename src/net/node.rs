@@ -10,7 +10,7 @@ use managed::ManagedSlice;
 use smoltcp::iface::{
     Config as IfaceConfig, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
-use smoltcp::phy::Device;
+use smoltcp::phy::{Device, Medium};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
@@ -21,6 +21,7 @@ use crate::chat::{BYEBYE, tcp_chat::NotYourTurn};
 use crate::config::Config;
 use crate::login::{Challenges, Lockout, Store};
 use crate::net::memory::Memory;
+use crate::net::syn_watch::SynWatch;
 use crate::net::tcp_slot::{Proto, Service, TcpSlot, drop_duplicate_handshakes};
 use crate::net::udp as services;
 use crate::session::{SessionId, Shared, Transport};
@@ -144,6 +145,8 @@ pub struct Node<'a, R: Responder = AutoResponder> {
     store: &'a Store<'a>,
     responder: R,
     config: Config,
+    /// The device's medium: where [`SynWatch`] finds the IP header.
+    medium: Medium,
     /// The last [`Node::poll`] stopped at a cap (rounds, frames) while
     /// work was still moving: [`Node::poll_delay`] says poll again at once.
     /// Without it, a bulk transfer left half-echoed in the buffers waited
@@ -182,6 +185,7 @@ impl<'a, R: Responder> Node<'a, R> {
             return Err(SetupError::TooManyTcpSockets(config.tcp_sockets()));
         }
 
+        let medium = device.capabilities().medium;
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(net.mac));
         iface_config.random_seed = net.random_seed;
         let mut iface = Interface::new(iface_config, device, now);
@@ -275,6 +279,7 @@ impl<'a, R: Responder> Node<'a, R> {
             store,
             responder,
             config: *config,
+            medium,
             unfinished: false,
             first_slot: 0,
             #[cfg(feature = "dhcp")]
@@ -291,6 +296,7 @@ impl<'a, R: Responder> Node<'a, R> {
         let mut hash_budget = self.config.limits.hash_iterations_per_poll;
         self.iface.poll_maintenance(now);
         self.unfinished = true;
+        let mut device = SynWatch::new(device, self.medium);
         for _ in 0..ROUNDS {
             // Ingress and egress are split (rather than `Interface::poll`) so
             // that duplicate handshakes are dropped before any SYN-ACK leaves,
@@ -300,10 +306,12 @@ impl<'a, R: Responder> Node<'a, R> {
             while frames < FRAMES_PER_ROUND
                 && self
                     .iface
-                    .poll_ingress_single(now, device, &mut self.sockets)
+                    .poll_ingress_single(now, &mut device, &mut self.sockets)
                     != PollIngressSingleResult::None
             {
-                drop_duplicate_handshakes(self.slots, &mut self.sockets);
+                if device.take_syn() {
+                    drop_duplicate_handshakes(self.slots, &mut self.sockets);
+                }
                 frames += 1;
             }
             #[cfg(feature = "dhcp")]
@@ -313,7 +321,7 @@ impl<'a, R: Responder> Node<'a, R> {
             let app = self.poll_services(now, &mut hash_budget);
             let mut sent = 0;
             while sent < FRAMES_PER_ROUND
-                && self.iface.poll_egress(now, device, &mut self.sockets) != PollResult::None
+                && self.iface.poll_egress(now, &mut device, &mut self.sockets) != PollResult::None
             {
                 sent += 1;
             }

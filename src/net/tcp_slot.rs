@@ -307,10 +307,11 @@ impl Conn {
 /// listening socket accepts any SYN. So when a client retransmits its SYN
 /// (its SYN-ACK was lost), a *second* listening socket of the pool can take
 /// it: two half-open connections with different sequence numbers, and the
-/// client's connection ends in a reset. Called after each received frame
+/// client's connection ends in a reset. Called after each received SYN
 /// (so before egress, and before the next segment of that client can reach
-/// the duplicate), this returns such a socket to listening before it
-/// answers; the first socket retransmits its own SYN-ACK.
+/// the duplicate; `syn_watch` tells which frames those are), this returns
+/// such a socket to listening before it answers; the first socket
+/// retransmits its own SYN-ACK.
 ///
 /// The socket kept is the one that already has a session or was already
 /// half-open before this poll (its SYN-ACK is out, and the client may have

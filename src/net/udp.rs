@@ -91,6 +91,11 @@ impl Watchdog {
 
 /// Echoes every queued datagram to its sender. Returns whether any moved.
 pub(crate) fn echo(socket: &mut udp::Socket) -> bool {
+    // Most polls find nothing: return before zeroing the buffer (a
+    // measurable share of a board's time while it streams TCP).
+    if !socket.can_recv() {
+        return false;
+    }
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut any = false;
     while socket.can_recv() && socket.can_send() {
@@ -122,6 +127,20 @@ pub(crate) fn hotline(
     now: Instant,
     idle: Duration,
 ) -> bool {
+    let any = socket.can_recv() && answer(socket, hotline, responder, now, idle);
+    hotline.expire(responder, now, idle);
+    any
+}
+
+/// The hotline's datagram loop, apart so that its buffers are only made
+/// (and zeroed) when a datagram is waiting.
+fn answer(
+    socket: &mut udp::Socket,
+    hotline: &mut Hotline,
+    responder: &mut dyn Responder,
+    now: Instant,
+    idle: Duration,
+) -> bool {
     let mut buf = [0u8; MAX_DATAGRAM];
     let mut reply = Reply::new();
     let mut any = false;
@@ -145,6 +164,5 @@ pub(crate) fn hotline(
             Outcome::Deferred(id) => debug!("hotline {}: waiting for the operator", id),
         }
     }
-    hotline.expire(responder, now, idle);
     any
 }

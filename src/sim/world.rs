@@ -28,7 +28,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Add
 use crate::chat::{AutoResponder, Responder};
 use crate::config::Config;
 use crate::login::Store;
-use crate::net::{HostMemory, NetConfig, Node, SetupError};
+use crate::net::{ChecksumOffload, HostMemory, NetConfig, Node, SetupError};
 use crate::sim::hub::{Faults, Hub, LATENCY, Port};
 
 /// Socket buffer size of client sockets.
@@ -119,7 +119,9 @@ pub struct World<'a, R: Responder = AutoResponder> {
     hub: Hub,
     now: Instant,
     server: Node<'a, R>,
-    server_port: Port,
+    /// The device's port, behind the same checksum offload as a board's
+    /// NIC: every simulated frame checks it against smoltcp's clients.
+    server_port: ChecksumOffload<Port>,
     server_wake: Wake,
     config: Config,
     store: &'a Store<'a>,
@@ -157,7 +159,7 @@ impl<'a, R: Responder> World<'a, R> {
     ) -> Result<Self, SetupError> {
         let hub = Hub::new(seed);
         hub.set_latency(LATENCY);
-        let mut server_port = hub.add_port();
+        let mut server_port = ChecksumOffload::new(hub.add_port());
         let net = NetConfig {
             mac: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
             ip: Ipv4Cidr::new(Self::SERVER_IP, 24),
@@ -251,6 +253,11 @@ impl<'a, R: Responder> World<'a, R> {
         self.steps
     }
 
+    /// Frames the device dropped for a wrong TCP or UDP checksum.
+    pub fn server_bad_checksums(&self) -> u32 {
+        self.server_port.bad_checksums()
+    }
+
     /// The device node.
     pub fn server(&mut self) -> &mut Node<'a, R> {
         // The caller may change it (an operator's reply): poll it next step.
@@ -318,7 +325,7 @@ impl<'a, R: Responder> World<'a, R> {
         let mut next = limit;
         let on = self.clients.iter().filter(|c| !c.off);
         let wakes = on.map(|c| (c.wake, &c.port));
-        for (wake, port) in wakes.chain([(self.server_wake, &self.server_port)]) {
+        for (wake, port) in wakes.chain([(self.server_wake, &*self.server_port)]) {
             if port.has_frames() {
                 // A node left frames unread (its per-poll cap): go on at once.
                 next = now;

@@ -103,6 +103,8 @@ pub struct Outcome {
     /// UDP datagrams whose reply never came back (lost on the way there or
     /// back; the ledger proves the device answered every one it got).
     pub unanswered: u64,
+    /// Frames the device dropped for a wrong TCP or UDP checksum.
+    pub bad_checksums: u64,
 }
 
 /// A run's outcome and its cost.
@@ -234,6 +236,7 @@ impl Scenario {
         let stats = w.hub().stats();
         out.frames = stats.frames;
         out.faults = stats.faults;
+        out.bad_checksums = u64::from(w.server_bad_checksums());
         out.sim_time = w.now() - Instant::ZERO;
         out.steps = w.steps();
         if let Err(e) = w.hub().flush_capture() {
