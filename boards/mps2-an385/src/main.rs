@@ -11,6 +11,8 @@
 //! - [`clock`]: microseconds since boot (SysTick) and the one-shot wake-up
 //!   alarm (CMSDK TIMER0).
 //! - [`mmio`]: the volatile register wrapper both drivers use.
+//! - [`memcpy`]: the copy routine every `copy_from_slice` ends up in, eight
+//!   words at a time; checked at boot.
 //! - [`profile`]: where the time goes, with the `profile` feature
 //!   (`./bench --profile`); nothing without it.
 //! - [`rt`]: interrupt dispatch, fault and panic handlers, log timestamps.
@@ -204,7 +206,7 @@ fn main() -> ! {
     );
 
     // smoltcp sums checksums 16 bits at a time; the wrapper does it a word
-    // at a time, in a third of the instructions (src/net/offload.rs).
+    // at a time (src/net/offload.rs in the core).
     let mut nic = ChecksumOffload::new(nic);
     let net = NetConfig {
         mac: nic.mac_address(),

@@ -19,7 +19,8 @@
 //! [`report`] logs the running totals each time 512 more frames have been
 //! received (about twice per MiB echoed, so the log costs nothing
 //! measurable); the benchmark takes the difference across its 1 MiB echoes. At
-//! boot, [`calibrate`] logs what one register read costs.
+//! boot, [`calibrate`] logs what one register read costs, and what copying
+//! a MiB costs (`src/memcpy.rs`), with the source aligned and not.
 //!
 //! A timer read is itself a register access (about a tenth of a microsecond
 //! under QEMU), and there are about six per frame: the profile build is a few
@@ -100,7 +101,37 @@ mod imp {
         );
     }
 
+    /// Source and destination of [`copy_cost`]: 16 KiB each, and one word
+    /// more so that the source can start a byte in.
+    static mut FROM: [u32; 4097] = [0; 4097];
+    static mut TO: [u32; 4096] = [0; 4096];
+
+    /// Microseconds `copy_from_slice` (the firmware's `memcpy`) takes for
+    /// 1 MiB, in 16 KiB copies, with the source `offset` bytes past a word.
+    fn copy_cost(offset: usize) -> u32 {
+        const CHUNK: usize = 16 * 1024;
+        // SAFETY: only this function touches the two statics, and the
+        // profile calibration runs once, before interrupts are enabled.
+        let (from, to) = unsafe {
+            (
+                &*core::ptr::addr_of!(FROM).cast::<[u8; 4 * 4097]>(),
+                &mut *core::ptr::addr_of_mut!(TO).cast::<[u8; CHUNK]>(),
+            )
+        };
+        let t0 = now();
+        for _ in 0..64 {
+            core::hint::black_box(&mut *to)
+                .copy_from_slice(core::hint::black_box(&from[offset..offset + CHUNK]));
+        }
+        now().wrapping_sub(t0) / TICKS_PER_US
+    }
+
     pub fn calibrate(read: impl Fn() -> u32) {
+        defmt::info!(
+            "profile: copying 1 MiB costs {=u32} us word-aligned, {=u32} us a byte off",
+            copy_cost(0),
+            copy_cost(1)
+        );
         const READS: u32 = 100_000;
         let t0 = now();
         let mut sink = 0u32;
@@ -155,7 +186,8 @@ pub fn report(rx_frames: u32, tx_frames: u32) {
     imp::report(rx_frames, tx_frames)
 }
 
-/// Logs the cost of one register `read`, averaged over many.
+/// Logs the cost of one register `read`, averaged over many, and of
+/// copying a MiB.
 pub fn calibrate(read: impl Fn() -> u32) {
     imp::calibrate(read)
 }
