@@ -203,7 +203,7 @@ fn fold(mut sum: u64) -> u16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
@@ -217,7 +217,7 @@ mod tests {
 
     /// A frame built by smoltcp, checksums included, with `pad` bytes of
     /// Ethernet padding after the IP packet.
-    fn frame(protocol: IpProtocol, payload: &[u8], pad: usize) -> Vec<u8> {
+    pub(in crate::net) fn frame(protocol: IpProtocol, payload: &[u8], pad: usize) -> Vec<u8> {
         let caps = ChecksumCapabilities::default();
         let l4_len = match protocol {
             IpProtocol::Tcp => 20 + payload.len(),
@@ -276,7 +276,7 @@ mod tests {
         buf
     }
 
-    fn payload(len: usize) -> Vec<u8> {
+    pub(in crate::net) fn payload(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 + 3) as u8).collect()
     }
 

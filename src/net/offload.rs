@@ -153,7 +153,7 @@ impl<T: phy::RxToken> phy::RxToken for RxToken<'_, T> {
         } = self;
         inner.consume(|frame| {
             if ours(frame, tcp, udp).is_some_and(|t| !t.verify(frame)) {
-                *dropped += 1;
+                *dropped = dropped.saturating_add(1);
                 // smoltcp skips an empty frame without a word.
                 return f(&[]);
             }
@@ -187,5 +187,130 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<T> {
 
     fn set_meta(&mut self, meta: PacketMeta) {
         self.inner.set_meta(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::checksum::tests::{frame, payload};
+    use phy::{RxToken as _, TxToken as _};
+    use smoltcp::wire::IpProtocol;
+
+    /// A device with one frame to receive, that keeps what it sends.
+    struct Fake {
+        rx: Option<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+        caps: DeviceCapabilities,
+    }
+
+    struct FakeRx(Vec<u8>);
+    struct FakeTx<'a>(&'a mut Vec<Vec<u8>>);
+
+    impl phy::RxToken for FakeRx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl phy::TxToken for FakeTx<'_> {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let mut buf = vec![0; len];
+            let r = f(&mut buf);
+            self.0.push(buf);
+            r
+        }
+    }
+
+    impl Device for Fake {
+        type RxToken<'a> = FakeRx;
+        type TxToken<'a> = FakeTx<'a>;
+        fn receive(&mut self, _: Instant) -> Option<(FakeRx, FakeTx<'_>)> {
+            let frame = self.rx.take()?;
+            Some((FakeRx(frame), FakeTx(&mut self.sent)))
+        }
+        fn transmit(&mut self, _: Instant) -> Option<FakeTx<'_>> {
+            Some(FakeTx(&mut self.sent))
+        }
+        fn capabilities(&self) -> DeviceCapabilities {
+            self.caps.clone()
+        }
+    }
+
+    fn fake(rx: Option<Vec<u8>>) -> Fake {
+        Fake {
+            rx,
+            sent: Vec::new(),
+            caps: DeviceCapabilities::default(),
+        }
+    }
+
+    /// What smoltcp would be handed for `frame`.
+    fn received(dev: &mut ChecksumOffload<Fake>, frame: Vec<u8>) -> Vec<u8> {
+        dev.inner.rx = Some(frame);
+        let (rx, _) = dev.receive(Instant::ZERO).expect("a frame");
+        rx.consume(|f| f.to_vec())
+    }
+
+    #[test]
+    fn takes_tcp_and_udp_checksums_off_smoltcp() {
+        let dev = ChecksumOffload::new(fake(None));
+        let caps = dev.capabilities().checksum;
+        assert!(matches!(caps.tcp, Checksum::None));
+        assert!(matches!(caps.udp, Checksum::None));
+        assert!(
+            matches!(caps.ipv4, Checksum::Both),
+            "IPv4 headers stay with smoltcp"
+        );
+    }
+
+    #[test]
+    fn passes_good_frames_and_drops_bad_ones() {
+        let mut dev = ChecksumOffload::new(fake(None));
+        for protocol in [IpProtocol::Tcp, IpProtocol::Udp] {
+            let good = frame(protocol, &payload(300), 0);
+            assert_eq!(received(&mut dev, good.clone()), good);
+            let mut bad = good.clone();
+            bad[100] ^= 0x40;
+            assert_eq!(received(&mut dev, bad), Vec::<u8>::new(), "{protocol}");
+        }
+        assert_eq!(dev.bad_checksums(), 2);
+    }
+
+    #[test]
+    fn fills_the_checksum_of_every_frame_sent() {
+        let mut dev = ChecksumOffload::new(fake(None));
+        for protocol in [IpProtocol::Tcp, IpProtocol::Udp] {
+            let good = frame(protocol, &payload(77), 0);
+            let mut blank = good.clone();
+            let field = if protocol == IpProtocol::Tcp {
+                34 + 16
+            } else {
+                34 + 6
+            };
+            blank[field..field + 2].fill(0);
+            let tx = dev.transmit(Instant::ZERO).expect("room");
+            tx.consume(blank.len(), |buf| buf.copy_from_slice(&blank));
+            assert_eq!(dev.inner.sent.pop(), Some(good), "{protocol}");
+        }
+    }
+
+    #[test]
+    fn leaves_a_checksum_the_device_offloads_alone() {
+        let mut inner = fake(None);
+        inner.caps.checksum.tcp = Checksum::None;
+        let mut dev = ChecksumOffload::new(inner);
+        assert!(matches!(dev.capabilities().checksum.tcp, Checksum::None));
+        assert!(matches!(dev.capabilities().checksum.udp, Checksum::None));
+        let mut bad_tcp = frame(IpProtocol::Tcp, &payload(40), 0);
+        bad_tcp[60] ^= 1;
+        assert_eq!(
+            received(&mut dev, bad_tcp.clone()),
+            bad_tcp,
+            "the NIC checked it"
+        );
+        let mut bad_udp = frame(IpProtocol::Udp, &payload(40), 0);
+        bad_udp[60] ^= 1;
+        assert!(received(&mut dev, bad_udp).is_empty(), "UDP is still ours");
     }
 }
