@@ -58,7 +58,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -104,19 +103,6 @@ def bench_rtt(b, n):
     return {"n": n, "p50_us": pct(us, 0.50), "p99_us": pct(us, 0.99), "max_us": us[-1]}
 
 
-def echo_mib(b, port, seed, timeout=60):
-    """1 MiB through TCP echo on a fresh connection; seconds, byte-exact."""
-    payload = random.Random(seed).randbytes(MIB)
-    s, first, _ = bt.accepted(b, port, payload[:1], until=lambda d: len(d) >= 1)
-    with s:
-        bt.check(first == payload[:1], f"first byte: {first!r}")
-        t = time.perf_counter()
-        got = bt.echo_stream(s, payload[1:], timeout)
-        dt = time.perf_counter() - t
-    bt.check(got == payload[1:], f"port {port}: {len(got) + 1} bytes came back, or different ones")
-    return dt
-
-
 def bench_echo(b, runs):
     """`runs` 1 MiB echoes; also the QEMU process's CPU time per MiB, which
     a busy host moves far less than the throughput."""
@@ -124,7 +110,7 @@ def bench_echo(b, runs):
     rates, cpu = [], 0.0
     for i in range(runs):
         c0 = qemu_cpu_seconds(pid)
-        rates.append((MIB - 1) / MIB / echo_mib(b, bt.ECHO, i))
+        rates.append((MIB - 1) / MIB / bt.tcp_echo_mib(b, bt.ECHO, i))
         cpu += qemu_cpu_seconds(pid) - c0
         time.sleep(0.2)
     return {"runs": runs, "median_mib_s": statistics.median(rates),
@@ -134,23 +120,7 @@ def bench_echo(b, runs):
 
 def bench_parallel(b, n):
     drops_before = b.log().count("Failed to send packet")
-    results = [None] * n
-
-    def run(i):
-        try:
-            results[i] = echo_mib(b, bt.ECHO, 100 + i, timeout=120)
-        except Exception as e:  # noqa: BLE001 - reported below
-            results[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
-    t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(max(1, 150 - (time.perf_counter() - t)))
-    dt = time.perf_counter() - t
-    for i, r in enumerate(results):
-        bt.check(r is not None and not isinstance(r, Exception), f"stream {i} of {n}: {r}")
+    results, dt = bt.parallel_echo_mib(b, n, 150)
     drops = b.log().count("Failed to send packet") - drops_before
     return {"streams": n, "total_mib_s": n / dt, "slowest_s": max(results), "frames_dropped": drops}
 
